@@ -1,0 +1,243 @@
+"""Mutual-recognition agreements between two registries.
+
+One payload, signed by both roots (JWS general JSON serialization, each
+signature's protected header ``typ: clearance-agreement+jws``). The payload::
+
+    {"schema": 1, "id": str, "iat": int, "nbf": int, "exp": int,
+     "parties": [{"jurisdiction": "JP", "root": JWK, "issuer": str},
+                 {"jurisdiction": "US", "root": JWK, "issuer": str}],
+     "levels": [{"JP": "CONFIDENTIAL", "US": "CONFIDENTIAL"}, ...],
+     "categories": {"JP": [...], "US": [...]}}
+
+``levels`` is a one-to-one equivalence table: a level with no row is not
+recognized, and no level may appear in two rows. ``categories[X]`` lists the
+categories of information that party X opens to the other party's cleared
+people. Each party names its root by its public JWK (``kid`` = RFC 7638
+thumbprint), so the document verifies on its own. A proposal carries one
+signature; it is in force only with both, between ``nbf`` and ``exp``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.credentials import check_jurisdiction, check_token
+from clearance.errors import MalformedError, Reason, VerificationError
+from clearance.jws import MultiSignedJWS, add_signature, decode_general, sign_general
+from clearance.keys import PublicKey, SigningKey
+
+AGREEMENT_TYP = "clearance-agreement+jws"
+SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    jurisdiction: str
+    root: PublicKey
+    issuer: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"jurisdiction": self.jurisdiction, "root": self.root.jwk, "issuer": self.issuer}
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """A decoded agreement. Whether it is signed and in force is checked separately."""
+
+    id: str
+    issued_at: int
+    not_before: int
+    expires_at: int
+    parties: tuple[Party, Party]
+    levels: tuple[tuple[str, str], ...]
+    """Rows of the equivalence table, each ``(level of parties[0], level of parties[1])``."""
+    categories: dict[str, tuple[str, ...]]
+    document: MultiSignedJWS
+
+    # -- construction --------------------------------------------------------
+
+    @classmethod
+    def propose(
+        cls,
+        key: SigningKey,
+        *,
+        agreement_id: str,
+        parties: tuple[Party, Party],
+        levels: list[tuple[str, str]],
+        categories: Mapping[str, list[str]],
+        issued_at: int,
+        not_before: int,
+        expires_at: int,
+    ) -> Agreement:
+        """Create an agreement signed by ``key``, the proposing party's root.
+
+        Raises:
+            MalformedError: an invalid table, parties or window; or ``key`` is not a party's root.
+        """
+        a, b = parties
+        payload = {
+            "schema": SCHEMA,
+            "id": agreement_id,
+            "iat": issued_at,
+            "nbf": not_before,
+            "exp": expires_at,
+            "parties": [a.to_json(), b.to_json()],
+            "levels": [{a.jurisdiction: x, b.jurisdiction: y} for x, y in levels],
+            "categories": {j: list(c) for j, c in categories.items()},
+        }
+        cls._from_payload(payload, sign_general(payload, []))  # validate before signing
+        if key.kid not in (a.root.thumbprint, b.root.thumbprint):
+            raise MalformedError("the proposing key is not the root of either party")
+        return cls._from_payload(payload, sign_general(payload, [(key, {"typ": AGREEMENT_TYP})]))
+
+    def countersign(self, key: SigningKey) -> Agreement:
+        """Add the other party's root signature.
+
+        Raises:
+            MalformedError: ``key`` is not the root of either party.
+        """
+        if key.kid not in (p.root.thumbprint for p in self.parties):
+            raise MalformedError("the countersigning key is not the root of either party")
+        return self._from_payload(self.document.payload, add_signature(self.document, key, {"typ": AGREEMENT_TYP}))
+
+    # -- parsing -------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, obj: Any) -> Agreement:
+        """Decode an agreement without verifying signatures.
+
+        Raises:
+            MalformedError: wrong shape; a level mapped to two; a signature by a non-party.
+            VerificationError: forbidden algorithm or wrong ``typ``.
+        """
+        doc = decode_general(obj, what="agreement", typ=AGREEMENT_TYP, max_signatures=2)
+        return cls._from_payload(doc.payload, doc)
+
+    @classmethod
+    def _from_payload(cls, p: Mapping[str, Any], doc: MultiSignedJWS) -> Agreement:
+        if p.get("schema") != SCHEMA:
+            raise MalformedError("unsupported agreement schema")
+        agreement_id = check_token(p.get("id"), what="agreement id")
+        times = [p.get(k) for k in ("iat", "nbf", "exp")]
+        if any(type(t) is not int for t in times):
+            raise MalformedError("agreement iat, nbf and exp must be integers")
+        iat, nbf, exp = times
+        if exp <= nbf:
+            raise MalformedError("agreement validity ends before it starts")
+        raw_parties = p.get("parties")
+        if not isinstance(raw_parties, list) or len(raw_parties) != 2:
+            raise MalformedError("an agreement has exactly two parties")
+        parties: list[Party] = []
+        for entry in raw_parties:
+            if not isinstance(entry, Mapping) or not all(
+                isinstance(entry.get(k), str) for k in ("jurisdiction", "issuer")
+            ):
+                raise MalformedError("an agreement party needs jurisdiction, root and issuer")
+            parties.append(
+                Party(
+                    check_jurisdiction(entry["jurisdiction"]),
+                    PublicKey.from_jwk(entry.get("root")),
+                    entry["issuer"],
+                )
+            )
+        a, b = parties
+        if a.jurisdiction == b.jurisdiction or a.root == b.root:
+            raise MalformedError("an agreement's parties must be two different registries")
+        rows = p.get("levels")
+        if not isinstance(rows, list) or not rows:
+            raise MalformedError("an agreement needs a level-equivalence table")
+        table: list[tuple[str, str]] = []
+        for row in rows:
+            if not isinstance(row, Mapping) or set(row) != {a.jurisdiction, b.jurisdiction}:
+                raise MalformedError("each level row maps one level of each party")
+            table.append(
+                (
+                    check_token(row[a.jurisdiction], what="level"),
+                    check_token(row[b.jurisdiction], what="level"),
+                )
+            )
+        for side in (0, 1):
+            names = [row[side] for row in table]
+            if len(set(names)) != len(names):
+                raise MalformedError(
+                    f"the level table maps a level of {parties[side].jurisdiction} to two levels"
+                )
+        raw_categories = p.get("categories")
+        if not isinstance(raw_categories, Mapping) or set(raw_categories) != {a.jurisdiction, b.jurisdiction}:
+            raise MalformedError("agreement categories must list each party's categories")
+        categories: dict[str, tuple[str, ...]] = {}
+        for jurisdiction, values in raw_categories.items():
+            if not isinstance(values, list):
+                raise MalformedError("agreement categories must be arrays")
+            categories[jurisdiction] = tuple(check_token(v, what="category") for v in values)
+        roots = {a.root.thumbprint, b.root.thumbprint}
+        if any(s.kid not in roots for s in doc.signatures):
+            raise MalformedError("an agreement carries a signature by a key that is not a party's root")
+        return cls(agreement_id, iat, nbf, exp, (a, b), tuple(table), categories, doc)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.document.to_json()
+
+    # -- checks --------------------------------------------------------------
+
+    def party(self, jurisdiction: str) -> Party:
+        for party in self.parties:
+            if party.jurisdiction == jurisdiction:
+                return party
+        raise VerificationError(
+            Reason.AGREEMENT_INVALID, f"agreement {self.id} does not include {jurisdiction}"
+        )
+
+    def counterpart(self, jurisdiction: str) -> Party:
+        """The party that is not ``jurisdiction``."""
+        self.party(jurisdiction)
+        return self.parties[1] if self.parties[0].jurisdiction == jurisdiction else self.parties[0]
+
+    def is_signed_by(self, jurisdiction: str) -> bool:
+        """Whether a signature by ``jurisdiction``'s root is present (not yet verified)."""
+        kid = self.party(jurisdiction).root.thumbprint
+        return any(s.kid == kid for s in self.document.signatures)
+
+    def verify_signatures(self) -> None:
+        """Check that both parties' roots signed this payload.
+
+        Raises:
+            VerificationError: a signature is missing or does not verify (``agreement_invalid``).
+        """
+        for party in self.parties:
+            try:
+                self.document.signed_by(party.root, what="agreement")
+            except VerificationError as exc:
+                raise VerificationError(
+                    Reason.AGREEMENT_INVALID,
+                    f"agreement {self.id} is not signed by {party.jurisdiction}'s root: {exc.detail}",
+                ) from exc
+
+    def verify(self, now: int) -> None:
+        """Check both signatures and that the agreement is in force at ``now``.
+
+        Raises:
+            VerificationError: ``agreement_invalid``.
+        """
+        self.verify_signatures()
+        self.check_in_force(now)
+
+    def check_in_force(self, now: int) -> None:
+        """Raises ``agreement_invalid`` unless ``nbf <= now < exp``."""
+        if now < self.not_before:
+            raise VerificationError(Reason.AGREEMENT_INVALID, f"agreement {self.id} is not yet in force")
+        if now >= self.expires_at:
+            raise VerificationError(Reason.AGREEMENT_INVALID, f"agreement {self.id} has ended")
+
+    def map_level(self, foreign: str, level: str, home: str) -> str | None:
+        """The ``home`` level equivalent to ``foreign``'s ``level``, or None when not recognized."""
+        f_side = 0 if self.parties[0].jurisdiction == foreign else 1
+        h_side = 1 - f_side
+        if self.parties[h_side].jurisdiction != home:
+            return None
+        for row in self.levels:
+            if row[f_side] == level:
+                return row[h_side]
+        return None

@@ -1,0 +1,153 @@
+"""The one exception tree of clearance.
+
+Everything the project raises on purpose derives from :class:`ClearanceError`,
+so a caller (the CLI, a servicer) catches exactly one type and prints its
+message::
+
+    ClearanceError
+    ├── VerificationError      bad data from outside: a token, list, bundle or
+    │   │                      presentation that must not be trusted. Carries a
+    │   │                      machine-readable ``reason`` (see :class:`Reason`).
+    │   └── MalformedError     the input cannot even be parsed (encoding, JSON,
+    │                          size, nesting); always refused, trust root or not.
+    ├── PolicyError            well-formed and authentic, but a decision rule says
+    │                          no or cannot decide (staleness, level, category).
+    ├── TransportError         talking to a peer failed (registry unreachable,
+    │                          stream broken); nothing was learned.
+    ├── StorageError           the local store or database failed or is corrupt.
+    ├── AuthorizationError     who is calling is unknown or may not do this.
+    │   ├── AuthenticationError  missing or invalid caller credential.
+    │   └── PermissionDeniedError  a valid caller without the right.
+    ├── InvalidArgumentError   a request names a bad value (``field`` says which).
+    ├── NotFoundError          a request names something that does not exist.
+    ├── ConflictError          a request collides with existing state.
+    └── WorkflowError          a step out of order (issue before consent, ...).
+
+Foreign exceptions (PyJWT, cryptography, zlib, json, SQLAlchemy, grpc) are
+mapped into this tree once, at the boundary where they occur, with
+``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Reason(enum.StrEnum):
+    """Why a verification refused. Stable strings: they appear in logs and APIs."""
+
+    MALFORMED = "malformed"
+    TOO_LARGE = "too_large"
+    TOO_DEEP = "too_deep"
+    DUPLICATE_MEMBER = "duplicate_member"
+    ALGORITHM_NOT_ALLOWED = "algorithm_not_allowed"
+    WRONG_TYPE = "wrong_type"
+    UNKNOWN_KEY = "unknown_key"
+    KEY_NOT_VALID_AT_ISSUANCE = "key_not_valid_at_issuance"
+    BAD_SIGNATURE = "bad_signature"
+    MISSING_CLAIM = "missing_claim"
+    INVALID_CLAIM = "invalid_claim"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    DISCLOSURE_MISMATCH = "disclosure_mismatch"
+    DUPLICATE_DISCLOSURE = "duplicate_disclosure"
+    KEY_BINDING_MISSING = "key_binding_missing"
+    KEY_BINDING_INVALID = "key_binding_invalid"
+    SD_HASH_MISMATCH = "sd_hash_mismatch"
+    AUDIENCE_MISMATCH = "audience_mismatch"
+    NONCE_UNKNOWN = "nonce_unknown"
+    NONCE_REPLAYED = "nonce_replayed"
+    NONCE_EXPIRED = "nonce_expired"
+    STATUS_LIST_MISSING = "status_list_missing"
+    STATUS_LIST_STALE = "status_list_stale"
+    STATUS_LIST_EXPIRED = "status_list_expired"
+    STATUS_INDEX_OUT_OF_RANGE = "status_index_out_of_range"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    STATUS_UNKNOWN = "status_unknown"
+    ROLLBACK = "rollback"
+    BUNDLE_EXPIRED = "bundle_expired"
+    NO_TRUSTED_BUNDLE = "no_trusted_bundle"
+    ROOT_MISMATCH = "root_mismatch"
+    ROTATION_INVALID = "rotation_invalid"
+    AGREEMENT_INVALID = "agreement_invalid"
+    UNTRUSTED_ISSUER = "untrusted_issuer"
+
+
+class ClearanceError(Exception):
+    """Root of every error clearance raises on purpose."""
+
+
+class VerificationError(ClearanceError):
+    """An artifact from outside failed verification and must not be trusted.
+
+    Attributes:
+        reason: a stable machine-readable code.
+        detail: a sentence for humans; never contains secrets.
+    """
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class MalformedError(VerificationError):
+    """The input cannot be parsed: bad encoding, bad JSON, too large, too deep."""
+
+    def __init__(self, detail: str, reason: Reason = Reason.MALFORMED) -> None:
+        super().__init__(reason, detail)
+
+
+class PolicyError(ClearanceError):
+    """Authentic input, but a rule refuses it or cannot decide (fail closed)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class TransportError(ClearanceError):
+    """A peer could not be reached or broke off; nothing was learned."""
+
+
+class StorageError(ClearanceError):
+    """The store failed or holds something it should not."""
+
+
+class AuthorizationError(ClearanceError):
+    """The caller is unknown, or known and not allowed."""
+
+
+class AuthenticationError(AuthorizationError):
+    """Missing, expired or invalid caller credential."""
+
+
+class PermissionDeniedError(AuthorizationError):
+    """A valid caller without the right to do this."""
+
+
+class InvalidArgumentError(ClearanceError):
+    """A request carries a bad value.
+
+    Attributes:
+        field: the name of the offending field, as the caller spelled it.
+    """
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+class NotFoundError(ClearanceError):
+    """A request names something that does not exist."""
+
+
+class ConflictError(ClearanceError):
+    """A request collides with existing state (a duplicate name, say)."""
+
+
+class WorkflowError(ClearanceError):
+    """A step attempted out of order: issuing without consent, reinstating a revoked credential."""

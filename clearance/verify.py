@@ -1,0 +1,254 @@
+"""Offline verification of a presentation: raise with a reason, or return what was proven.
+
+:func:`verify_presentation` checks, using only a :class:`~clearance.trust.TrustStore`
+and the time it is given:
+
+1. the credential is a compact JWS with ``typ: dc+sd-jwt`` and an allowed algorithm;
+2. its ``iss`` is a registry we trust (home, or foreign through an agreement)
+   whose bundle has not expired (freeze);
+3. it is signed by an issuing key of that registry (``kid``) whose window
+   covers the credential's ``iat``;
+4. the disclosures match the signed digests, once each;
+5. ``nbf`` <= now < ``exp``; the clearance is in the issuer's own levels and categories;
+6. the key-binding JWT is signed by ``cnf.jwk``, recent, for our ``aud``, covers
+   exactly these disclosures (``sd_hash``) and carries a nonce we issued and
+   that was never used (it is consumed here);
+7. the status bit, read from a status list of the same registry that is no
+   older than the policy allows for the level, is 0.
+
+Any failure raises :class:`~clearance.errors.VerificationError`; nothing
+returns ``False``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from clearance.credentials import PERSONNEL_VCT, SD_JWT_VC_TYP, CredentialClaims
+from clearance.encoding import b64url_encode
+from clearance.errors import MalformedError, Reason, VerificationError
+from clearance.jws import decode_compact, verify_compact
+from clearance.sdjwt import KeyBinding, resolve_claims, split, verify_key_binding
+from clearance.statuslist import Status
+from clearance.trust import TrustStore
+
+DEFAULT_LEEWAY = 60
+"""Seconds of clock skew tolerated for ``nbf`` and the key-binding ``iat`` (never for ``exp``)."""
+DEFAULT_KB_MAX_AGE = 300
+"""A key-binding JWT older than this is refused even with a fresh nonce."""
+
+
+class StalenessPolicy:
+    """Per level, the oldest status list a decision may rest on (seconds).
+
+    A level the policy does not name gets the strictest age it knows: an
+    unknown level must not be treated more loosely than a known one.
+    """
+
+    DEFAULTS: Mapping[str, int] = {
+        "TOP_SECRET": 3600,
+        "SECRET": 24 * 3600,
+        "CONFIDENTIAL": 7 * 24 * 3600,
+    }
+
+    def __init__(self, max_age: Mapping[str, int] | None = None) -> None:
+        ages = dict(self.DEFAULTS if max_age is None else max_age)
+        if not ages or any(type(v) is not int or v <= 0 for v in ages.values()):
+            raise MalformedError("staleness policy ages must be positive whole seconds")
+        self._ages = ages
+        self._strictest = min(ages.values())
+
+    def max_age(self, level: str) -> int:
+        return self._ages.get(level, self._strictest)
+
+    def to_json(self) -> dict[str, int]:
+        return dict(self._ages)
+
+
+class NonceStore(Protocol):
+    """Issues single-use challenges and refuses any nonce not issued, expired or reused."""
+
+    def issue(self, now: int) -> str: ...
+
+    def consume(self, nonce: str, now: int) -> None:
+        """Use up ``nonce``.
+
+        Raises:
+            VerificationError: ``nonce_unknown``, ``nonce_expired`` or ``nonce_replayed``.
+        """
+
+
+class MemoryNonceStore:
+    """An in-process :class:`NonceStore`; thread-safe; bounded by expiry."""
+
+    def __init__(
+        self, ttl: int = DEFAULT_KB_MAX_AGE, random_bytes: Callable[[int], bytes] = secrets.token_bytes
+    ) -> None:
+        self._ttl = ttl
+        self._random = random_bytes
+        self._issued: dict[str, int] = {}
+        self._used: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, now: int) -> str:
+        nonce = b64url_encode(self._random(16))
+        with self._lock:
+            self._prune(now)
+            self._issued[nonce] = now + self._ttl
+        return nonce
+
+    def consume(self, nonce: str, now: int) -> None:
+        with self._lock:
+            expiry = self._issued.pop(nonce, None)
+            if expiry is None:
+                if nonce in self._used:
+                    raise VerificationError(Reason.NONCE_REPLAYED, "nonce was already used")
+                raise VerificationError(Reason.NONCE_UNKNOWN, "nonce was not issued by this verifier")
+            self._used[nonce] = expiry
+            if now >= expiry:
+                raise VerificationError(Reason.NONCE_EXPIRED, "nonce has expired")
+
+    def _prune(self, now: int) -> None:
+        if len(self._issued) + len(self._used) < 4096:
+            return
+        self._issued = {n: e for n, e in self._issued.items() if e > now}
+        self._used = {n: e for n, e in self._used.items() if e > now - self._ttl}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPresentation:
+    """What a presentation proved. Produced only by :func:`verify_presentation`."""
+
+    credential: CredentialClaims
+    issuer_jurisdiction: str
+    issuing_kid: str
+    key_binding: KeyBinding
+    status_list_uri: str
+    status_list_age: int
+    status_max_age: int
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """The checks passed, in words (for decision logs)."""
+        return (
+            f"signed by {self.issuer_jurisdiction} issuing key {self.issuing_kid}",
+            f"valid until {self.credential.expires_at}",
+            f"holder key bound for {self.key_binding.audience}",
+            f"status valid in {self.status_list_uri} "
+            f"({self.status_list_age}s old, policy {self.status_max_age}s)",
+        )
+
+    @property
+    def jurisdiction(self) -> str:
+        return self.credential.clearance.jurisdiction
+
+    @property
+    def level(self) -> str:
+        return self.credential.clearance.level
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.credential.clearance.categories
+
+    @property
+    def disclosed(self) -> dict[str, object]:
+        return self.credential.disclosed
+
+
+def verify_presentation(
+    presentation: str,
+    *,
+    trust: TrustStore,
+    audience: str,
+    nonces: NonceStore,
+    now: int,
+    policy: StalenessPolicy,
+    status_max_age: int | None = None,
+    expected_vct: str = PERSONNEL_VCT,
+    leeway: int = DEFAULT_LEEWAY,
+    kb_max_age: int = DEFAULT_KB_MAX_AGE,
+) -> VerifiedPresentation:
+    """Verify a presentation completely, offline.
+
+    Args:
+        presentation: ``<credential>~<disclosures>~<KB-JWT>``.
+        trust: the verifier's trusted state.
+        audience: this verifier's identifier; the KB-JWT ``aud`` must equal it.
+        nonces: where our challenges live; the presented nonce is consumed.
+        now: seconds since the epoch (injected).
+        policy: status list staleness per level.
+        status_max_age: overrides the policy (a sharing decision uses the item's level).
+        expected_vct: the credential type we accept (personnel by default).
+        leeway: tolerated clock skew for ``nbf`` and KB ``iat``.
+        kb_max_age: oldest acceptable KB ``iat``.
+
+    Raises:
+        VerificationError: with a :class:`~clearance.errors.Reason` for the first failed check.
+    """
+    parts = split(presentation)
+    jws = decode_compact(parts.jwt, what="credential", typ=SD_JWT_VC_TYP)
+    issuer = jws.payload.get("iss")
+    if not isinstance(issuer, str):
+        raise VerificationError(Reason.MISSING_CLAIM, "credential lacks iss")
+    bundle = trust.bundle_for_issuer(issuer, now)
+    issuing = bundle.issuing_key(jws.kid)
+    verify_compact(jws, issuing.key, what="credential")
+    resolved = resolve_claims(jws.payload, parts.disclosures, payload_json=jws.payload_json)
+    credential = CredentialClaims.from_payload(resolved)
+
+    if credential.vct != expected_vct:
+        raise VerificationError(Reason.WRONG_TYPE, f"expected a {expected_vct} credential")
+    if not issuing.covers(credential.issued_at):
+        raise VerificationError(
+            Reason.KEY_NOT_VALID_AT_ISSUANCE, f"issuing key {issuing.key.thumbprint} was not valid at iat"
+        )
+    if now + leeway < credential.not_before:
+        raise VerificationError(Reason.NOT_YET_VALID, "credential is not yet valid")
+    if now >= credential.expires_at:
+        raise VerificationError(Reason.EXPIRED, "credential has expired")
+    clearance = credential.clearance
+    if clearance.jurisdiction != bundle.jurisdiction:
+        raise VerificationError(
+            Reason.INVALID_CLAIM, f"{bundle.jurisdiction} may not clear for {clearance.jurisdiction}"
+        )
+    bundle.level_rank(clearance.level)
+    unknown = set(clearance.categories) - set(bundle.categories)
+    if unknown:
+        raise VerificationError(Reason.INVALID_CLAIM, f"categories unknown to {bundle.jurisdiction}: {sorted(unknown)}")
+
+    binding = verify_key_binding(parts, credential.holder_key, audience=audience)
+    if not now - kb_max_age <= binding.issued_at <= now + leeway:
+        raise VerificationError(Reason.KEY_BINDING_INVALID, "key-binding JWT is not recent")
+    nonces.consume(binding.nonce, now)
+
+    status_ref = credential.status
+    if bundle.status_list_location(status_ref.uri) is None:
+        raise VerificationError(
+            Reason.UNTRUSTED_ISSUER, f"status list {status_ref.uri[:80]!r} is not one of {bundle.jurisdiction}'s"
+        )
+    status_list = trust.status_list(status_ref.uri)
+    max_age = policy.max_age(clearance.level) if status_max_age is None else status_max_age
+    problem = status_list.freshness_problem(now, max_age)
+    if problem is not None:
+        raise problem
+    status = status_list.status_of(status_ref.idx)
+    if status != Status.VALID:
+        if status == Status.REVOKED:
+            raise VerificationError(Reason.REVOKED, "credential has been revoked")
+        if status == Status.SUSPENDED:
+            raise VerificationError(Reason.SUSPENDED, "credential is suspended")
+        raise VerificationError(Reason.STATUS_UNKNOWN, f"credential has unknown status {status}")
+
+    return VerifiedPresentation(
+        credential=credential,
+        issuer_jurisdiction=bundle.jurisdiction,
+        issuing_kid=issuing.key.thumbprint,
+        key_binding=binding,
+        status_list_uri=status_ref.uri,
+        status_list_age=now - status_list.issued_at,
+        status_max_age=max_age,
+    )
