@@ -100,7 +100,9 @@ class Agreement:
         """
         if key.kid not in (p.root.thumbprint for p in self.parties):
             raise MalformedError("the countersigning key is not the root of either party")
-        return self._from_payload(self.document.payload, add_signature(self.document, key, {"typ": AGREEMENT_TYP}))
+        return self._from_payload(
+            self.document.payload, add_signature(self.document, key, {"typ": AGREEMENT_TYP})
+        )
 
     # -- parsing -------------------------------------------------------------
 
@@ -120,10 +122,9 @@ class Agreement:
         if p.get("schema") != SCHEMA:
             raise MalformedError("unsupported agreement schema")
         agreement_id = check_token(p.get("id"), what="agreement id")
-        times = [p.get(k) for k in ("iat", "nbf", "exp")]
-        if any(type(t) is not int for t in times):
+        iat, nbf, exp = p.get("iat"), p.get("nbf"), p.get("exp")
+        if type(iat) is not int or type(nbf) is not int or type(exp) is not int:
             raise MalformedError("agreement iat, nbf and exp must be integers")
-        iat, nbf, exp = times
         if exp <= nbf:
             raise MalformedError("agreement validity ends before it starts")
         raw_parties = p.get("parties")
@@ -165,7 +166,10 @@ class Agreement:
                     f"the level table maps a level of {parties[side].jurisdiction} to two levels"
                 )
         raw_categories = p.get("categories")
-        if not isinstance(raw_categories, Mapping) or set(raw_categories) != {a.jurisdiction, b.jurisdiction}:
+        if not isinstance(raw_categories, Mapping) or set(raw_categories) != {
+            a.jurisdiction,
+            b.jurisdiction,
+        }:
             raise MalformedError("agreement categories must list each party's categories")
         categories: dict[str, tuple[str, ...]] = {}
         for jurisdiction, values in raw_categories.items():
@@ -174,7 +178,9 @@ class Agreement:
             categories[jurisdiction] = tuple(check_token(v, what="category") for v in values)
         roots = {a.root.thumbprint, b.root.thumbprint}
         if any(s.kid not in roots for s in doc.signatures):
-            raise MalformedError("an agreement carries a signature by a key that is not a party's root")
+            raise MalformedError(
+                "an agreement carries a signature by a key that is not a party's root"
+            )
         return cls(agreement_id, iat, nbf, exp, (a, b), tuple(table), categories, doc)
 
     def to_json(self) -> dict[str, Any]:
@@ -212,7 +218,8 @@ class Agreement:
             except VerificationError as exc:
                 raise VerificationError(
                     Reason.AGREEMENT_INVALID,
-                    f"agreement {self.id} is not signed by {party.jurisdiction}'s root: {exc.detail}",
+                    f"agreement {self.id} is not signed by {party.jurisdiction}'s root: "
+                    + exc.detail,
                 ) from exc
 
     def verify(self, now: int) -> None:
@@ -227,7 +234,9 @@ class Agreement:
     def check_in_force(self, now: int) -> None:
         """Raises ``agreement_invalid`` unless ``nbf <= now < exp``."""
         if now < self.not_before:
-            raise VerificationError(Reason.AGREEMENT_INVALID, f"agreement {self.id} is not yet in force")
+            raise VerificationError(
+                Reason.AGREEMENT_INVALID, f"agreement {self.id} is not yet in force"
+            )
         if now >= self.expires_at:
             raise VerificationError(Reason.AGREEMENT_INVALID, f"agreement {self.id} has ended")
 

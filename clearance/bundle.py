@@ -157,7 +157,8 @@ class TrustBundle:
             if entry.key.thumbprint == kid:
                 return entry
         raise VerificationError(
-            Reason.UNKNOWN_KEY, f"key {str(kid)[:64]!r} is not an issuing key of {self.jurisdiction}"
+            Reason.UNKNOWN_KEY,
+            f"key {str(kid)[:64]!r} is not an issuing key of {self.jurisdiction}",
         )
 
     def level_rank(self, level: str) -> int:
@@ -208,11 +209,17 @@ class TrustBundle:
             MalformedError: a missing or ill-typed field, or an unknown schema.
         """
         if payload.get("schema") != SCHEMA:
-            raise MalformedError(f"unsupported trust bundle schema {str(payload.get('schema'))[:20]!r}")
+            raise MalformedError(
+                f"unsupported trust bundle schema {str(payload.get('schema'))[:20]!r}"
+            )
         keys = payload.get("issuing_keys")
         lists = payload.get("status_lists")
         agreements = payload.get("agreements", [])
-        if not isinstance(keys, list) or not isinstance(lists, list) or not isinstance(agreements, list):
+        if (
+            not isinstance(keys, list)
+            or not isinstance(lists, list)
+            or not isinstance(agreements, list)
+        ):
             raise MalformedError("bundle issuing_keys, status_lists and agreements must be arrays")
         if not all(isinstance(a, Mapping) for a in agreements):
             raise MalformedError("bundle agreements must be JWS objects")
@@ -268,13 +275,15 @@ class TrustBundle:
         """
         bundle, jws = cls.parse(token)
         if jws.kid != root.thumbprint or bundle.root != root.thumbprint:
-            raise VerificationError(Reason.ROOT_MISMATCH, "trust bundle is not signed by the trusted root")
+            raise VerificationError(
+                Reason.ROOT_MISMATCH, "trust bundle is not signed by the trusted root"
+            )
         verify_compact(jws, root, what="trust bundle")
         return bundle
 
     @staticmethod
     def header_root(token: str) -> PublicKey:
-        """The root key a bundle claims to be signed by (trust it only after checking its thumbprint).
+        """The root key a bundle claims to be signed by (trust it only after checking it).
 
         Raises:
             MalformedError: no usable ``jwk`` in the header.
@@ -338,7 +347,9 @@ class RootRotation:
                 signed by both the current and the new root (``rotation_invalid``).
         """
         if self.previous != current.thumbprint:
-            raise VerificationError(Reason.ROTATION_INVALID, "root rotation does not follow the trusted root")
+            raise VerificationError(
+                Reason.ROTATION_INVALID, "root rotation does not follow the trusted root"
+            )
         if self.new_root == current:
             raise VerificationError(Reason.ROTATION_INVALID, "root rotation keeps the same key")
         try:

@@ -32,7 +32,9 @@ DISCLOSABLE_PERSONAL_CLAIMS = ("given_name", "family_name", "birthdate", "nation
 _JURISDICTION = re.compile(r"[A-Z]{2}")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _DECOYS = 3
-_REQUIRED_CLAIMS = frozenset({"iss", "iat", "nbf", "exp", "vct", "sub", "cnf", "status", "clearance"})
+_REQUIRED_CLAIMS = frozenset(
+    {"iss", "iat", "nbf", "exp", "vct", "sub", "cnf", "status", "clearance"}
+)
 _CLEARANCE_MEMBERS = frozenset({"jurisdiction", "level", "categories"})
 
 
@@ -91,7 +93,9 @@ class ClearanceClaim:
             MalformedError: wrong shape or values.
         """
         if not isinstance(obj, dict) or obj.keys() != _CLEARANCE_MEMBERS:
-            raise MalformedError("clearance claim must have exactly jurisdiction, level, categories")
+            raise MalformedError(
+                "clearance claim must have exactly jurisdiction, level, categories"
+            )
         categories = obj["categories"]
         if not isinstance(categories, list):
             raise MalformedError("clearance categories must be an array")
@@ -157,7 +161,7 @@ class CredentialClaims:
 
     @classmethod
     def _from_payload(cls, claims: Mapping[str, Any]) -> CredentialClaims:
-        if not _REQUIRED_CLAIMS <= claims.keys():
+        if not claims.keys() >= _REQUIRED_CLAIMS:
             missing = sorted(_REQUIRED_CLAIMS - claims.keys())
             raise VerificationError(Reason.MISSING_CLAIM, f"credential lacks the claims {missing}")
         iss, vct, sub = claims["iss"], claims["vct"], claims["sub"]

@@ -56,14 +56,13 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise MalformedError(
-                    f"duplicate JSON member {key[:40]!r}", Reason.DUPLICATE_MEMBER
-                )
+                raise MalformedError(f"duplicate JSON member {key[:40]!r}", Reason.DUPLICATE_MEMBER)
             seen.add(key)
     return obj
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+_SCAN: Any = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner, set in __init__
 
 
 def _depth_ok(value: Any, limit: int) -> bool:
@@ -99,7 +98,7 @@ def parse_json(
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         try:
-            value, end = _DECODER.scan_once(text, 0)
+            value, end = _SCAN(text, 0)
         except StopIteration:
             end = -1
         if end != len(text):  # surrounding white space or garbage: take the careful path
@@ -116,7 +115,9 @@ def parse_json(
     return value
 
 
-def parse_json_object(data: bytes | str, *, what: str = "JSON", max_bytes: int = 1 << 20) -> dict[str, Any]:
+def parse_json_object(
+    data: bytes | str, *, what: str = "JSON", max_bytes: int = 1 << 20
+) -> dict[str, Any]:
     """Parse JSON that must be an object.
 
     Raises:

@@ -104,10 +104,11 @@ class PublicKey:
             VerificationError: the signature does not verify (``bad_signature``).
         """
         try:
-            if self.alg == "EdDSA":
-                ok = _OKP.verify(message, self._key, signature)
+            key = self._key
+            if isinstance(key, ed25519.Ed25519PublicKey):
+                ok = _OKP.verify(message, key, signature)
             else:
-                ok = _ES256.verify(message, self._key, signature)
+                ok = _ES256.verify(message, key, signature)
         except (InvalidSignature, ValueError) as exc:
             raise VerificationError(Reason.BAD_SIGNATURE, "signature does not verify") from exc
         if not ok:
@@ -186,7 +187,7 @@ class SigningKey:
         return _ES256.sign(message, self._key)
 
     def to_pem(self) -> bytes:
-        """Unencrypted PKCS#8 PEM; protect it with file permissions (see :func:`write_private_key`)."""
+        """Unencrypted PKCS#8 PEM; protect it with file permissions (:func:`write_private_key`)."""
         return self._key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

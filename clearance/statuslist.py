@@ -140,9 +140,7 @@ class StatusList:
         except zlib.error as exc:
             raise MalformedError("status_list lst is not zlib data") from exc
         if inflater.unconsumed_tail:
-            raise MalformedError(
-                f"status list inflates past {max_bytes} bytes", Reason.TOO_LARGE
-            )
+            raise MalformedError(f"status list inflates past {max_bytes} bytes", Reason.TOO_LARGE)
         if not inflater.eof:
             raise MalformedError("status_list lst is truncated")
         if not data:
@@ -186,9 +184,11 @@ class StatusListToken:
         return self.status_list.get(index)
 
     def freshness_problem(self, now: int, max_age: int) -> VerificationError | None:
-        """Why this list may not be relied on at ``now`` with ``max_age`` seconds allowed, or None."""
+        """Why this list may not be relied on at ``now`` given ``max_age`` seconds, or None."""
         if self.expires_at is not None and now >= self.expires_at:
-            return VerificationError(Reason.STATUS_LIST_EXPIRED, f"status list {self.uri} has expired")
+            return VerificationError(
+                Reason.STATUS_LIST_EXPIRED, f"status list {self.uri} has expired"
+            )
         if now - self.issued_at > max_age:
             return VerificationError(
                 Reason.STATUS_LIST_STALE,
@@ -227,7 +227,9 @@ def parse_status_list_token(token: str, *, max_list_bytes: int = MAX_LIST_BYTES)
         MalformedError: bad structure, claims or list.
         VerificationError: forbidden algorithm or wrong ``typ``.
     """
-    jws = decode_compact(token, what="status list token", max_bytes=MAX_TOKEN_BYTES, typ=STATUS_LIST_TYP)
+    jws = decode_compact(
+        token, what="status list token", max_bytes=MAX_TOKEN_BYTES, typ=STATUS_LIST_TYP
+    )
     claims = jws.payload
     uri, iat, exp, ttl = claims.get("sub"), claims.get("iat"), claims.get("exp"), claims.get("ttl")
     seq = claims.get("seq", 0)

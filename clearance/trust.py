@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from clearance.agreement import Agreement
 from clearance.bundle import RootRotation, TrustBundle
 from clearance.errors import MalformedError, Reason, VerificationError
+from clearance.jws import verify_compact
 from clearance.keys import PublicKey
 from clearance.statuslist import StatusListToken, parse_status_list_token
-from clearance.jws import verify_compact
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,9 @@ class TrustStore:
             raise VerificationError(Reason.ROOT_MISMATCH, "bundle is for another jurisdiction")
         _check_not_older(self.home, bundle, "trust bundle")
         if bundle.expires_at <= now:
-            raise VerificationError(Reason.BUNDLE_EXPIRED, f"trust bundle v{bundle.version} has expired")
+            raise VerificationError(
+                Reason.BUNDLE_EXPIRED, f"trust bundle v{bundle.version} has expired"
+            )
         agreements = _home_agreements(bundle, [self.root, *self.previous_roots])
         self.home = bundle
         self.agreements = agreements
@@ -75,10 +77,13 @@ class TrustStore:
         self.foreign = {
             j: f
             for j, f in self.foreign.items()
-            if j in agreements and agreements[j].document.payload_b64 == f.agreement.document.payload_b64
+            if j in agreements
+            and agreements[j].document.payload_b64 == f.agreement.document.payload_b64
         }
         self.status_lists = {
-            uri: token for uri, token in self.status_lists.items() if self._list_still_trusted(token)
+            uri: token
+            for uri, token in self.status_lists.items()
+            if self._list_still_trusted(token)
         }
         return bundle
 
@@ -93,7 +98,9 @@ class TrustStore:
         """
         new_root = rotation.verify_from(self.root)
         if self.home is not None and rotation.jurisdiction != self.home.jurisdiction:
-            raise VerificationError(Reason.ROTATION_INVALID, "root rotation is for another jurisdiction")
+            raise VerificationError(
+                Reason.ROTATION_INVALID, "root rotation is for another jurisdiction"
+            )
         self.previous_roots.append(self.root)
         self.root = new_root
         return new_root
@@ -109,7 +116,7 @@ class TrustStore:
         if self.home.expires_at <= now:
             raise VerificationError(
                 Reason.BUNDLE_EXPIRED,
-                f"trust bundle v{self.home.version} expired; refusing to decide until it is renewed",
+                f"trust bundle v{self.home.version} expired; refusing to decide until renewed",
             )
         return self.home
 
@@ -135,7 +142,8 @@ class TrustStore:
         )
         if agreement is None:
             raise VerificationError(
-                Reason.UNTRUSTED_ISSUER, "bundle is signed by a root that no agreement in force names"
+                Reason.UNTRUSTED_ISSUER,
+                "bundle is signed by a root that no agreement in force names",
             )
         agreement.check_in_force(now)
         bundle = TrustBundle.verify(token, claimed_root)
@@ -150,9 +158,13 @@ class TrustStore:
                 f"{bundle.jurisdiction} no longer lists agreement {agreement.id} (terminated)",
             )
         held = self.foreign.get(bundle.jurisdiction)
-        _check_not_older(held.bundle if held else None, bundle, f"{bundle.jurisdiction} trust bundle")
+        _check_not_older(
+            held.bundle if held else None, bundle, f"{bundle.jurisdiction} trust bundle"
+        )
         if bundle.expires_at <= now:
-            raise VerificationError(Reason.BUNDLE_EXPIRED, f"{bundle.jurisdiction} trust bundle has expired")
+            raise VerificationError(
+                Reason.BUNDLE_EXPIRED, f"{bundle.jurisdiction} trust bundle has expired"
+            )
         self.foreign[bundle.jurisdiction] = ForeignTrust(bundle, claimed_root, agreement)
         self.status_lists = {
             uri: t for uri, t in self.status_lists.items() if self._list_still_trusted(t)
@@ -207,7 +219,8 @@ class TrustStore:
         bundle = self._bundle_listing(parsed.uri)
         if bundle is None:
             raise VerificationError(
-                Reason.UNTRUSTED_ISSUER, f"status list {parsed.uri[:80]!r} is not in any trusted bundle"
+                Reason.UNTRUSTED_ISSUER,
+                f"status list {parsed.uri[:80]!r} is not in any trusted bundle",
             )
         issuing = bundle.issuing_key(parsed.kid)
         verify_compact(parsed.jws, issuing.key, what="status list token")
@@ -224,11 +237,14 @@ class TrustStore:
             if (parsed.issued_at, parsed.seq) == (held.issued_at, held.seq):
                 if parsed.jws.raw != held.jws.raw:
                     raise VerificationError(
-                        Reason.ROLLBACK, f"two different status lists claim the same version of {parsed.uri}"
+                        Reason.ROLLBACK,
+                        f"two different status lists claim the same version of {parsed.uri}",
                     )
                 return held
         if parsed.expires_at is not None and parsed.expires_at <= now:
-            raise VerificationError(Reason.STATUS_LIST_EXPIRED, f"status list {parsed.uri} has expired")
+            raise VerificationError(
+                Reason.STATUS_LIST_EXPIRED, f"status list {parsed.uri} has expired"
+            )
         self.status_lists[parsed.uri] = parsed
         return parsed
 
@@ -278,7 +294,9 @@ def _check_not_older(held: TrustBundle | None, new: TrustBundle, what: str) -> N
             Reason.ROLLBACK, f"{what} v{new.version} is older than the v{held.version} held"
         )
     if new.version == held.version and new.raw != held.raw:
-        raise VerificationError(Reason.ROLLBACK, f"two different {what}s claim version {new.version}")
+        raise VerificationError(
+            Reason.ROLLBACK, f"two different {what}s claim version {new.version}"
+        )
 
 
 def _home_agreements(bundle: TrustBundle, roots: list[PublicKey]) -> dict[str, Agreement]:
@@ -288,7 +306,9 @@ def _home_agreements(bundle: TrustBundle, roots: list[PublicKey]) -> dict[str, A
         try:
             agreement = Agreement.parse(raw)
         except MalformedError as exc:
-            raise VerificationError(Reason.AGREEMENT_INVALID, f"bundle lists a bad agreement: {exc.detail}") from exc
+            raise VerificationError(
+                Reason.AGREEMENT_INVALID, f"bundle lists a bad agreement: {exc.detail}"
+            ) from exc
         if agreement.party(bundle.jurisdiction).root not in roots:
             raise VerificationError(
                 Reason.AGREEMENT_INVALID, f"agreement {agreement.id} does not name our root"

@@ -86,7 +86,9 @@ class MemoryNonceStore:
     """An in-process :class:`NonceStore`; thread-safe; bounded by expiry."""
 
     def __init__(
-        self, ttl: int = DEFAULT_KB_MAX_AGE, random_bytes: Callable[[int], bytes] = secrets.token_bytes
+        self,
+        ttl: int = DEFAULT_KB_MAX_AGE,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
     ) -> None:
         self._ttl = ttl
         self._random = random_bytes
@@ -107,7 +109,9 @@ class MemoryNonceStore:
             if expiry is None:
                 if nonce in self._used:
                     raise VerificationError(Reason.NONCE_REPLAYED, "nonce was already used")
-                raise VerificationError(Reason.NONCE_UNKNOWN, "nonce was not issued by this verifier")
+                raise VerificationError(
+                    Reason.NONCE_UNKNOWN, "nonce was not issued by this verifier"
+                )
             self._used[nonce] = expiry
             if now >= expiry:
                 raise VerificationError(Reason.NONCE_EXPIRED, "nonce has expired")
@@ -204,7 +208,8 @@ def verify_presentation(
         raise VerificationError(Reason.WRONG_TYPE, f"expected a {expected_vct} credential")
     if not issuing.covers(credential.issued_at):
         raise VerificationError(
-            Reason.KEY_NOT_VALID_AT_ISSUANCE, f"issuing key {issuing.key.thumbprint} was not valid at iat"
+            Reason.KEY_NOT_VALID_AT_ISSUANCE,
+            f"issuing key {issuing.key.thumbprint} was not valid at iat",
         )
     if now + leeway < credential.not_before:
         raise VerificationError(Reason.NOT_YET_VALID, "credential is not yet valid")
@@ -213,12 +218,15 @@ def verify_presentation(
     clearance = credential.clearance
     if clearance.jurisdiction != bundle.jurisdiction:
         raise VerificationError(
-            Reason.INVALID_CLAIM, f"{bundle.jurisdiction} may not clear for {clearance.jurisdiction}"
+            Reason.INVALID_CLAIM,
+            f"{bundle.jurisdiction} may not clear for {clearance.jurisdiction}",
         )
     bundle.level_rank(clearance.level)
     unknown = set(clearance.categories) - set(bundle.categories)
     if unknown:
-        raise VerificationError(Reason.INVALID_CLAIM, f"categories unknown to {bundle.jurisdiction}: {sorted(unknown)}")
+        raise VerificationError(
+            Reason.INVALID_CLAIM, f"categories unknown to {bundle.jurisdiction}: {sorted(unknown)}"
+        )
 
     binding = verify_key_binding(parts, credential.holder_key, audience=audience)
     if not now - kb_max_age <= binding.issued_at <= now + leeway:
@@ -228,7 +236,8 @@ def verify_presentation(
     status_ref = credential.status
     if bundle.status_list_location(status_ref.uri) is None:
         raise VerificationError(
-            Reason.UNTRUSTED_ISSUER, f"status list {status_ref.uri[:80]!r} is not one of {bundle.jurisdiction}'s"
+            Reason.UNTRUSTED_ISSUER,
+            f"status list {status_ref.uri[:80]!r} is not one of {bundle.jurisdiction}'s",
         )
     status_list = trust.status_list(status_ref.uri)
     max_age = policy.max_age(clearance.level) if status_max_age is None else status_max_age

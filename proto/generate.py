@@ -58,7 +58,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = generate(Path(tmp))
         committed = sorted(p.relative_to(ROOT) for p in (ROOT / PACKAGE).iterdir() if p.is_file())
-        stale = [str(n) for n in fresh if not (ROOT / n).exists() or not filecmp.cmp(Path(tmp) / n, ROOT / n, shallow=False)]
+        stale = [
+            str(n)
+            for n in fresh
+            if not (ROOT / n).exists() or not filecmp.cmp(Path(tmp) / n, ROOT / n, shallow=False)
+        ]
         extra = [str(n) for n in committed if n not in fresh]
     if stale or extra:
         print("generated protobuf code is stale; run: python proto/generate.py", file=sys.stderr)
