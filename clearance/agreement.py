@@ -178,9 +178,7 @@ class Agreement:
             categories[jurisdiction] = tuple(check_token(v, what="category") for v in values)
         roots = {a.root.thumbprint, b.root.thumbprint}
         if any(s.kid not in roots for s in doc.signatures):
-            raise MalformedError(
-                "an agreement carries a signature by a key that is not a party's root"
-            )
+            raise MalformedError("an agreement carries a signature by a key that is not a party's root")
         return cls(agreement_id, iat, nbf, exp, (a, b), tuple(table), categories, doc)
 
     def to_json(self) -> dict[str, Any]:
@@ -218,8 +216,7 @@ class Agreement:
             except VerificationError as exc:
                 raise VerificationError(
                     Reason.AGREEMENT_INVALID,
-                    f"agreement {self.id} is not signed by {party.jurisdiction}'s root: "
-                    + exc.detail,
+                    f"agreement {self.id} is not signed by {party.jurisdiction}'s root: " + exc.detail,
                 ) from exc
 
     def verify(self, now: int) -> None:
@@ -234,9 +231,7 @@ class Agreement:
     def check_in_force(self, now: int) -> None:
         """Raises ``agreement_invalid`` unless ``nbf <= now < exp``."""
         if now < self.not_before:
-            raise VerificationError(
-                Reason.AGREEMENT_INVALID, f"agreement {self.id} is not yet in force"
-            )
+            raise VerificationError(Reason.AGREEMENT_INVALID, f"agreement {self.id} is not yet in force")
         if now >= self.expires_at:
             raise VerificationError(Reason.AGREEMENT_INVALID, f"agreement {self.id} has ended")
 

@@ -209,17 +209,11 @@ class TrustBundle:
             MalformedError: a missing or ill-typed field, or an unknown schema.
         """
         if payload.get("schema") != SCHEMA:
-            raise MalformedError(
-                f"unsupported trust bundle schema {str(payload.get('schema'))[:20]!r}"
-            )
+            raise MalformedError(f"unsupported trust bundle schema {str(payload.get('schema'))[:20]!r}")
         keys = payload.get("issuing_keys")
         lists = payload.get("status_lists")
         agreements = payload.get("agreements", [])
-        if (
-            not isinstance(keys, list)
-            or not isinstance(lists, list)
-            or not isinstance(agreements, list)
-        ):
+        if not isinstance(keys, list) or not isinstance(lists, list) or not isinstance(agreements, list):
             raise MalformedError("bundle issuing_keys, status_lists and agreements must be arrays")
         if not all(isinstance(a, Mapping) for a in agreements):
             raise MalformedError("bundle agreements must be JWS objects")
@@ -275,9 +269,7 @@ class TrustBundle:
         """
         bundle, jws = cls.parse(token)
         if jws.kid != root.thumbprint or bundle.root != root.thumbprint:
-            raise VerificationError(
-                Reason.ROOT_MISMATCH, "trust bundle is not signed by the trusted root"
-            )
+            raise VerificationError(Reason.ROOT_MISMATCH, "trust bundle is not signed by the trusted root")
         verify_compact(jws, root, what="trust bundle")
         return bundle
 
@@ -347,9 +339,7 @@ class RootRotation:
                 signed by both the current and the new root (``rotation_invalid``).
         """
         if self.previous != current.thumbprint:
-            raise VerificationError(
-                Reason.ROTATION_INVALID, "root rotation does not follow the trusted root"
-            )
+            raise VerificationError(Reason.ROTATION_INVALID, "root rotation does not follow the trusted root")
         if self.new_root == current:
             raise VerificationError(Reason.ROTATION_INVALID, "root rotation keeps the same key")
         try:

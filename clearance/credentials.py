@@ -32,9 +32,7 @@ DISCLOSABLE_PERSONAL_CLAIMS = ("given_name", "family_name", "birthdate", "nation
 _JURISDICTION = re.compile(r"[A-Z]{2}")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _DECOYS = 3
-_REQUIRED_CLAIMS = frozenset(
-    {"iss", "iat", "nbf", "exp", "vct", "sub", "cnf", "status", "clearance"}
-)
+_REQUIRED_CLAIMS = frozenset({"iss", "iat", "nbf", "exp", "vct", "sub", "cnf", "status", "clearance"})
 _CLEARANCE_MEMBERS = frozenset({"jurisdiction", "level", "categories"})
 
 
@@ -93,9 +91,7 @@ class ClearanceClaim:
             MalformedError: wrong shape or values.
         """
         if not isinstance(obj, dict) or obj.keys() != _CLEARANCE_MEMBERS:
-            raise MalformedError(
-                "clearance claim must have exactly jurisdiction, level, categories"
-            )
+            raise MalformedError("clearance claim must have exactly jurisdiction, level, categories")
         categories = obj["categories"]
         if not isinstance(categories, list):
             raise MalformedError("clearance categories must be an array")

@@ -38,9 +38,7 @@ def b64url_decode(text: str | bytes, *, what: str = "value") -> bytes:
     if b"+" in raw or b"/" in raw or b"=" in raw or len(raw) % 4 == 1:
         raise MalformedError(f"{what} is not unpadded base64url")
     try:
-        return binascii.a2b_base64(
-            raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True
-        )
+        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
     except binascii.Error as exc:
         raise MalformedError(f"{what} is not unpadded base64url") from exc
 
@@ -115,9 +113,7 @@ def parse_json(
     return value
 
 
-def parse_json_object(
-    data: bytes | str, *, what: str = "JSON", max_bytes: int = 1 << 20
-) -> dict[str, Any]:
+def parse_json_object(data: bytes | str, *, what: str = "JSON", max_bytes: int = 1 << 20) -> dict[str, Any]:
     """Parse JSON that must be an object.
 
     Raises:

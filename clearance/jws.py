@@ -57,9 +57,7 @@ class CompactJWS:
 def _check_header(header: dict[str, Any], what: str) -> None:
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in ALLOWED_ALGS:
-        raise VerificationError(
-            Reason.ALGORITHM_NOT_ALLOWED, f"{what} uses algorithm {str(alg)[:20]!r}"
-        )
+        raise VerificationError(Reason.ALGORITHM_NOT_ALLOWED, f"{what} uses algorithm {str(alg)[:20]!r}")
     if "crit" in header:  # we define no extensions, so any critical one is not understood
         raise MalformedError(f"{what} has critical header parameters we do not understand")
 
@@ -128,9 +126,7 @@ def decode_compact(
         raise MalformedError(f"{what}: payload is not UTF-8") from exc
     except MalformedError as exc:  # name the part only when something is wrong
         raise MalformedError(f"{what}: {exc.detail}", exc.reason) from exc
-    return CompactJWS(
-        header, payload, (h64 + "." + p64).encode("ascii"), signature, token, payload_json
-    )
+    return CompactJWS(header, payload, (h64 + "." + p64).encode("ascii"), signature, token, payload_json)
 
 
 def verify_compact(jws: CompactJWS, key: PublicKey, *, what: str = "token") -> None:
@@ -176,8 +172,7 @@ class MultiSignedJWS:
         return {
             "payload": self.payload_b64,
             "signatures": [
-                {"protected": s.protected, "signature": b64url_encode(s.signature)}
-                for s in self.signatures
+                {"protected": s.protected, "signature": b64url_encode(s.signature)} for s in self.signatures
             ],
         }
 
@@ -217,17 +212,13 @@ def sign_general(
     return doc
 
 
-def add_signature(
-    doc: MultiSignedJWS, key: SigningKey, header: Mapping[str, Any]
-) -> MultiSignedJWS:
+def add_signature(doc: MultiSignedJWS, key: SigningKey, header: Mapping[str, Any]) -> MultiSignedJWS:
     """Return ``doc`` with one more signature by ``key`` (``kid`` = its thumbprint)."""
     full_header = {**header, "alg": key.alg, "kid": key.kid}
     protected = b64url_encode(canonical_json(full_header))
     signature = key.sign((protected + "." + doc.payload_b64).encode("ascii"))
     kept = tuple(s for s in doc.signatures if s.kid != key.kid)
-    return MultiSignedJWS(
-        doc.payload, doc.payload_b64, (*kept, Signature(full_header, protected, signature))
-    )
+    return MultiSignedJWS(doc.payload, doc.payload_b64, (*kept, Signature(full_header, protected, signature)))
 
 
 def decode_general(
@@ -245,9 +236,7 @@ def decode_general(
     if not isinstance(sigs, list) or not 1 <= len(sigs) <= max_signatures:
         raise MalformedError(f"{what} must carry 1 to {max_signatures} signatures")
     payload_b64: str = obj["payload"]
-    payload = parse_json_object(
-        b64url_decode(payload_b64, what=f"{what} payload"), what=f"{what} payload"
-    )
+    payload = parse_json_object(b64url_decode(payload_b64, what=f"{what} payload"), what=f"{what} payload")
     parsed: list[Signature] = []
     for entry in sigs:
         if not isinstance(entry, Mapping) or set(entry) - {"protected", "signature", "header"}:
@@ -255,15 +244,11 @@ def decode_general(
         protected, signature = entry.get("protected"), entry.get("signature")
         if not isinstance(protected, str) or not isinstance(signature, str) or "header" in entry:
             raise MalformedError(f"{what} signatures must use protected headers only")
-        header = parse_json_object(
-            b64url_decode(protected, what=f"{what} header"), what=f"{what} header"
-        )
+        header = parse_json_object(b64url_decode(protected, what=f"{what} header"), what=f"{what} header")
         _check_header(header, what)
         if typ is not None and header.get("typ") != typ:
             raise VerificationError(Reason.WRONG_TYPE, f"{what} signature has the wrong typ")
-        parsed.append(
-            Signature(header, protected, b64url_decode(signature, what=f"{what} signature"))
-        )
+        parsed.append(Signature(header, protected, b64url_decode(signature, what=f"{what} signature")))
     kids = [s.kid for s in parsed]
     if None in kids or len(set(kids)) != len(kids):
         raise MalformedError(f"{what} signatures must name distinct keys by kid")

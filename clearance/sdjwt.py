@@ -74,9 +74,7 @@ class Disclosure:
             MalformedError: not base64url JSON of a 2- or 3-element array with a
                 string salt and (for 3) a non-reserved string name.
         """
-        content = parse_json(
-            b64url_decode(encoded, what="disclosure"), what="disclosure", max_bytes=8192
-        )
+        content = parse_json(b64url_decode(encoded, what="disclosure"), what="disclosure", max_bytes=8192)
         if type(content) is not list:
             raise MalformedError("disclosure is not a [salt, name, value] or [salt, value] array")
         if not isinstance(content, list) or len(content) not in (2, 3):
@@ -129,9 +127,7 @@ def issue(
     clash = (_RESERVED & (set(claims) | set(disclosable))) | (set(claims) & set(disclosable))
     if clash:
         raise MalformedError(f"claim names reserved or duplicated: {sorted(clash)}")
-    disclosures = tuple(
-        Disclosure.create(name, value, salt()) for name, value in disclosable.items()
-    )
+    disclosures = tuple(Disclosure.create(name, value, salt()) for name, value in disclosable.items())
     digests = [d.digest for d in disclosures] + [digest(salt()) for _ in range(decoys)]
     payload = dict(claims)
     if digests:
@@ -307,14 +303,10 @@ def _resolve(node: Any, by_digest: Mapping[str, Disclosure], seen: set[str]) -> 
                 if disclosure is None:
                     continue
                 if disclosure.name is not None:
-                    raise MalformedError(
-                        "an object-property disclosure is referenced from an array"
-                    )
+                    raise MalformedError("an object-property disclosure is referenced from an array")
                 items.append(_resolve(disclosure.value, by_digest, seen))
             else:
-                items.append(
-                    _resolve(element, by_digest, seen) if type(element) in _CONTAINERS else element
-                )
+                items.append(_resolve(element, by_digest, seen) if type(element) in _CONTAINERS else element)
         return items
     return node
 
@@ -416,13 +408,9 @@ def _key_binding_claims(kb: CompactJWS, parts: SdJwtParts, audience: str) -> Key
         claims.get("sd_hash"),
     )
     if type(iat) is not int or not isinstance(nonce, str) or not isinstance(hashed, str):
-        raise VerificationError(
-            Reason.KEY_BINDING_INVALID, "key-binding JWT lacks iat, nonce or sd_hash"
-        )
+        raise VerificationError(Reason.KEY_BINDING_INVALID, "key-binding JWT lacks iat, nonce or sd_hash")
     if aud != audience:
         raise VerificationError(Reason.AUDIENCE_MISMATCH, "key-binding JWT is for another audience")
     if not secrets.compare_digest(hashed, sd_hash(parts.without_key_binding)):
-        raise VerificationError(
-            Reason.SD_HASH_MISMATCH, "key-binding JWT does not cover these disclosures"
-        )
+        raise VerificationError(Reason.SD_HASH_MISMATCH, "key-binding JWT does not cover these disclosures")
     return KeyBinding(iat, aud, nonce)

@@ -178,6 +178,8 @@ class StatusListToken:
     status_list: StatusList
     kid: str | None
     jws: CompactJWS
+    deltas: tuple[str, ...] = ()
+    """Signed status deltas applied on top of ``jws`` (see :mod:`clearance.statusdelta`)."""
 
     def status_of(self, index: int) -> int:
         """The status at ``index`` (raises ``status_index_out_of_range``)."""
@@ -186,9 +188,7 @@ class StatusListToken:
     def freshness_problem(self, now: int, max_age: int) -> VerificationError | None:
         """Why this list may not be relied on at ``now`` given ``max_age`` seconds, or None."""
         if self.expires_at is not None and now >= self.expires_at:
-            return VerificationError(
-                Reason.STATUS_LIST_EXPIRED, f"status list {self.uri} has expired"
-            )
+            return VerificationError(Reason.STATUS_LIST_EXPIRED, f"status list {self.uri} has expired")
         if now - self.issued_at > max_age:
             return VerificationError(
                 Reason.STATUS_LIST_STALE,
@@ -227,9 +227,7 @@ def parse_status_list_token(token: str, *, max_list_bytes: int = MAX_LIST_BYTES)
         MalformedError: bad structure, claims or list.
         VerificationError: forbidden algorithm or wrong ``typ``.
     """
-    jws = decode_compact(
-        token, what="status list token", max_bytes=MAX_TOKEN_BYTES, typ=STATUS_LIST_TYP
-    )
+    jws = decode_compact(token, what="status list token", max_bytes=MAX_TOKEN_BYTES, typ=STATUS_LIST_TYP)
     claims = jws.payload
     uri, iat, exp, ttl = claims.get("sub"), claims.get("iat"), claims.get("exp"), claims.get("ttl")
     seq = claims.get("seq", 0)

@@ -19,6 +19,7 @@ the store exactly as it was.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from clearance.agreement import Agreement
@@ -26,6 +27,7 @@ from clearance.bundle import RootRotation, TrustBundle
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import verify_compact
 from clearance.keys import PublicKey
+from clearance.statusdelta import parse_status_delta
 from clearance.statuslist import StatusListToken, parse_status_list_token
 
 
@@ -67,9 +69,7 @@ class TrustStore:
             raise VerificationError(Reason.ROOT_MISMATCH, "bundle is for another jurisdiction")
         _check_not_older(self.home, bundle, "trust bundle")
         if bundle.expires_at <= now:
-            raise VerificationError(
-                Reason.BUNDLE_EXPIRED, f"trust bundle v{bundle.version} has expired"
-            )
+            raise VerificationError(Reason.BUNDLE_EXPIRED, f"trust bundle v{bundle.version} has expired")
         agreements = _home_agreements(bundle, [self.root, *self.previous_roots])
         self.home = bundle
         self.agreements = agreements
@@ -77,13 +77,10 @@ class TrustStore:
         self.foreign = {
             j: f
             for j, f in self.foreign.items()
-            if j in agreements
-            and agreements[j].document.payload_b64 == f.agreement.document.payload_b64
+            if j in agreements and agreements[j].document.payload_b64 == f.agreement.document.payload_b64
         }
         self.status_lists = {
-            uri: token
-            for uri, token in self.status_lists.items()
-            if self._list_still_trusted(token)
+            uri: token for uri, token in self.status_lists.items() if self._list_still_trusted(token)
         }
         return bundle
 
@@ -98,9 +95,7 @@ class TrustStore:
         """
         new_root = rotation.verify_from(self.root)
         if self.home is not None and rotation.jurisdiction != self.home.jurisdiction:
-            raise VerificationError(
-                Reason.ROTATION_INVALID, "root rotation is for another jurisdiction"
-            )
+            raise VerificationError(Reason.ROTATION_INVALID, "root rotation is for another jurisdiction")
         self.previous_roots.append(self.root)
         self.root = new_root
         return new_root
@@ -158,17 +153,11 @@ class TrustStore:
                 f"{bundle.jurisdiction} no longer lists agreement {agreement.id} (terminated)",
             )
         held = self.foreign.get(bundle.jurisdiction)
-        _check_not_older(
-            held.bundle if held else None, bundle, f"{bundle.jurisdiction} trust bundle"
-        )
+        _check_not_older(held.bundle if held else None, bundle, f"{bundle.jurisdiction} trust bundle")
         if bundle.expires_at <= now:
-            raise VerificationError(
-                Reason.BUNDLE_EXPIRED, f"{bundle.jurisdiction} trust bundle has expired"
-            )
+            raise VerificationError(Reason.BUNDLE_EXPIRED, f"{bundle.jurisdiction} trust bundle has expired")
         self.foreign[bundle.jurisdiction] = ForeignTrust(bundle, claimed_root, agreement)
-        self.status_lists = {
-            uri: t for uri, t in self.status_lists.items() if self._list_still_trusted(t)
-        }
+        self.status_lists = {uri: t for uri, t in self.status_lists.items() if self._list_still_trusted(t)}
         return bundle
 
     def foreign_trust(self, jurisdiction: str, now: int) -> ForeignTrust:
@@ -181,9 +170,7 @@ class TrustStore:
         self.require_home(now)
         trust = self.foreign.get(jurisdiction)
         if trust is None or jurisdiction not in self.agreements:
-            raise VerificationError(
-                Reason.UNTRUSTED_ISSUER, f"no agreement in force with {jurisdiction}"
-            )
+            raise VerificationError(Reason.UNTRUSTED_ISSUER, f"no agreement in force with {jurisdiction}")
         trust.agreement.check_in_force(now)
         if trust.bundle.expires_at <= now:
             raise VerificationError(
@@ -242,11 +229,58 @@ class TrustStore:
                     )
                 return held
         if parsed.expires_at is not None and parsed.expires_at <= now:
-            raise VerificationError(
-                Reason.STATUS_LIST_EXPIRED, f"status list {parsed.uri} has expired"
-            )
+            raise VerificationError(Reason.STATUS_LIST_EXPIRED, f"status list {parsed.uri} has expired")
         self.status_lists[parsed.uri] = parsed
         return parsed
+
+    def apply_status_delta(self, token: str, now: int) -> StatusListToken:
+        """Apply a signed delta on top of the held list it names.
+
+        Raises:
+            VerificationError: no list held, or not the one the delta builds on
+                (``status_list_missing``, ask for the full list), an already applied or
+                older delta (``rollback``), bad signature or key, expired delta.
+            MalformedError: the delta cannot be parsed or names an index outside the list.
+        """
+        delta = parse_status_delta(token)
+        bundle = self._bundle_listing(delta.uri)
+        if bundle is None:
+            raise VerificationError(
+                Reason.UNTRUSTED_ISSUER,
+                f"status list {delta.uri[:80]!r} is not in any trusted bundle",
+            )
+        verify_compact(delta.jws, bundle.issuing_key(delta.kid).key, what="status delta")
+        held = self.status_lists.get(delta.uri)
+        if held is None:
+            raise VerificationError(
+                Reason.STATUS_LIST_MISSING, f"no status list held for {delta.uri}; fetch it in full"
+            )
+        if delta.seq <= held.seq:
+            raise VerificationError(Reason.ROLLBACK, f"status delta {delta.seq} is not newer than {held.seq}")
+        if delta.base_seq != held.seq:
+            raise VerificationError(
+                Reason.STATUS_LIST_MISSING,
+                f"status delta builds on {delta.base_seq} but {held.seq} is held; fetch the full list",
+            )
+        if delta.issued_at < held.issued_at:
+            raise VerificationError(Reason.ROLLBACK, "status delta is older than the list it updates")
+        if delta.expires_at <= now:
+            raise VerificationError(Reason.STATUS_LIST_EXPIRED, f"status delta for {delta.uri} has expired")
+        updated = held.status_list.copy()
+        for index, status in delta.updates:
+            if index >= updated.size:
+                raise MalformedError(f"status delta index {index} is outside the list")
+            updated.set(index, status)
+        new = dataclasses.replace(
+            held,
+            issued_at=delta.issued_at,
+            expires_at=delta.expires_at,
+            seq=delta.seq,
+            status_list=updated,
+            deltas=(*held.deltas, token),
+        )
+        self.status_lists[delta.uri] = new
+        return new
 
     def status_list(self, uri: str) -> StatusListToken:
         """The held status list for ``uri``.
@@ -294,9 +328,7 @@ def _check_not_older(held: TrustBundle | None, new: TrustBundle, what: str) -> N
             Reason.ROLLBACK, f"{what} v{new.version} is older than the v{held.version} held"
         )
     if new.version == held.version and new.raw != held.raw:
-        raise VerificationError(
-            Reason.ROLLBACK, f"two different {what}s claim version {new.version}"
-        )
+        raise VerificationError(Reason.ROLLBACK, f"two different {what}s claim version {new.version}")
 
 
 def _home_agreements(bundle: TrustBundle, roots: list[PublicKey]) -> dict[str, Agreement]:

@@ -109,9 +109,7 @@ class MemoryNonceStore:
             if expiry is None:
                 if nonce in self._used:
                     raise VerificationError(Reason.NONCE_REPLAYED, "nonce was already used")
-                raise VerificationError(
-                    Reason.NONCE_UNKNOWN, "nonce was not issued by this verifier"
-                )
+                raise VerificationError(Reason.NONCE_UNKNOWN, "nonce was not issued by this verifier")
             self._used[nonce] = expiry
             if now >= expiry:
                 raise VerificationError(Reason.NONCE_EXPIRED, "nonce has expired")

@@ -77,9 +77,7 @@ class _World:
         self.trust = TrustStore(root.public)
         self.trust.update_bundle(bundle.sign(root), now)
         self.trust.update_status_list(
-            sign_status_list(
-                status, issuing, uri=uri, issued_at=now, ttl=300, expires_at=now + 86400, seq=1
-            ),
+            sign_status_list(status, issuing, uri=uri, issued_at=now, ttl=300, expires_at=now + 86400, seq=1),
             now,
         )
         self.credential = issue_personnel_credential(
@@ -118,15 +116,11 @@ class _World:
             h, pl, s = parts.jwt.split(".")
             assert parts.key_binding is not None
             kh, kp, ks = parts.key_binding.split(".")
-            out.append(
-                (f"{h}.{pl}".encode(), b64url_decode(s), f"{kh}.{kp}".encode(), b64url_decode(ks))
-            )
+            out.append((f"{h}.{pl}".encode(), b64url_decode(s), f"{kh}.{kp}".encode(), b64url_decode(ks)))
         return out
 
 
-def run_verify_benchmark(
-    seconds: float = 10.0, *, clock: object = time.perf_counter
-) -> VerifyBenchResult:
+def run_verify_benchmark(seconds: float = 10.0, *, clock: object = time.perf_counter) -> VerifyBenchResult:
     """Measure for about ``seconds``; return rates and their ratio (median of rounds)."""
     now = int(time.time())
     world = _World(now)

@@ -58,9 +58,7 @@ class RegistryWorld:
     next_index: int = 7
 
     @classmethod
-    def create(
-        cls, jurisdiction: str = "JP", *, now: int = NOW, size: int = 131_072
-    ) -> RegistryWorld:
+    def create(cls, jurisdiction: str = "JP", *, now: int = NOW, size: int = 131_072) -> RegistryWorld:
         lower = jurisdiction.lower()
         return cls(
             jurisdiction=jurisdiction,
@@ -157,9 +155,7 @@ class RegistryWorld:
         )
         return issued.serialize(), holder
 
-    def facility(
-        self, node_key: SigningKey, *, org_id: str = "org-1", level: str = "SECRET"
-    ) -> str:
+    def facility(self, node_key: SigningKey, *, org_id: str = "org-1", level: str = "SECRET") -> str:
         index, self.next_index = self.next_index, self.next_index + 1
         return issue_facility_credential(
             self.issuing,
