@@ -1,0 +1,614 @@
+"""The aptitude assessment: consent first, seven findings, a reasoned decision, notice, appeal.
+
+The workflow, enforced here (a step out of order is a
+:class:`~clearance.errors.WorkflowError`)::
+
+    awaiting_consent --consent--> in_progress --decide--> favorable | unfavorable
+          |                         |                        |            |
+          +------withdraw-----------+-------withdraw---------+        appeal (oversight)
+                                    v                        v            |
+                                withdrawn          credentials suspended  upheld: back to in_progress
+
+Findings exist only for the seven items of the law (:class:`Item`): the
+schema itself keeps the scope from creeping. A favorable assessment is valid
+for ten years (configurable); in its last 180 days it reads as
+``reassessment_due``, then ``expired``.
+
+Who sees what: adjudicators see everything; an organization's security
+officer sees the state and decision of their own people, never findings or
+reasons (those go to the person in the notice); oversight sees findings only
+of assessments under appeal.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clearance.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, WorkflowError
+from registry import audit, lifecycle
+from registry.context import (
+    RegistryContext,
+    dumps,
+    find_idempotent,
+    loads_list,
+    new_id,
+    remember_idempotent,
+    request_hash,
+    require_text,
+)
+from registry.models import Appeal, Assessment, Finding, Notice
+from registry.organizations import check_level_and_categories, next_token, page_bounds
+from registry.people import get_person
+from registry.policy import Caller, Role, require_scope
+
+REASSESSMENT_WINDOW = 180 * 86400
+
+
+class Item(enum.StrEnum):
+    """The seven investigation items, and nothing else."""
+
+    FAMILY_AND_COHABITANTS = "family_and_cohabitants"
+    CRIMINAL_AND_DISCIPLINARY_HISTORY = "criminal_and_disciplinary_history"
+    INFORMATION_HANDLING_VIOLATIONS = "information_handling_violations"
+    DRUG_ABUSE = "drug_abuse"
+    MENTAL_ILLNESS = "mental_illness"
+    ALCOHOL_MODERATION = "alcohol_moderation"
+    FINANCIAL_SITUATION = "financial_situation"
+
+
+class Outcome(enum.StrEnum):
+    NO_CONCERN = "no_concern"
+    MITIGATED = "mitigated"
+    CONCERN = "concern"
+
+
+class State(enum.StrEnum):
+    AWAITING_CONSENT = "awaiting_consent"
+    IN_PROGRESS = "in_progress"
+    FAVORABLE = "favorable"
+    UNFAVORABLE = "unfavorable"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    REASSESSMENT_DUE = "reassessment_due"
+
+
+class AppealState(enum.StrEnum):
+    OPEN = "open"
+    UPHELD = "upheld"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class FindingView:
+    item: str
+    outcome: str
+    summary: str
+    recorded_at: int
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class AssessmentView:
+    """An assessment as one caller may see it."""
+
+    id: str
+    person_id: str
+    organization_id: str | None
+    state: State
+    level: str
+    categories: tuple[str, ...]
+    opened_at: int
+    consent_at: int | None
+    decision: str | None
+    reasons: tuple[str, ...]
+    decided_at: int | None
+    valid_until: int | None
+    findings: tuple[FindingView, ...]
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    id: str
+    assessment_id: str
+    decision: str
+    reasons: tuple[str, ...]
+    appeal_instructions: str
+    appeal_deadline: int | None
+    issued_at: int
+
+
+def effective_state(assessment: Assessment, now: int) -> State:
+    state = State(assessment.state)
+    if state is State.FAVORABLE and assessment.valid_until is not None:
+        if assessment.valid_until <= now:
+            return State.EXPIRED
+        if assessment.valid_until - now <= REASSESSMENT_WINDOW:
+            return State.REASSESSMENT_DUE
+    return state
+
+
+def _get(session: Session, assessment_id: str, *, lock: bool = False) -> Assessment:
+    query = select(Assessment).where(Assessment.id == assessment_id)
+    if lock:
+        query = query.with_for_update()
+    assessment = session.execute(query).scalar_one_or_none() if assessment_id else None
+    if assessment is None:
+        raise NotFoundError(f"assessment {assessment_id!r} not found")
+    return assessment
+
+
+def _view(
+    session: Session, assessment: Assessment, now: int, *, with_findings: bool, with_reasons: bool
+) -> AssessmentView:
+    person = get_person(session, assessment.person_id)
+    findings: tuple[FindingView, ...] = ()
+    if with_findings:
+        rows = session.execute(
+            select(Finding).where(Finding.assessment_id == assessment.id).order_by(Finding.id)
+        ).scalars()
+        findings = tuple(
+            FindingView(f.item, f.outcome, f.summary, f.recorded_at, f.recorded_by) for f in rows
+        )
+    return AssessmentView(
+        id=assessment.id,
+        person_id=assessment.person_id,
+        organization_id=person.organization_id,
+        state=effective_state(assessment, now),
+        level=assessment.level,
+        categories=tuple(loads_list(assessment.categories)),
+        opened_at=assessment.opened_at,
+        consent_at=assessment.consent_at,
+        decision=assessment.decision,
+        reasons=tuple(loads_list(assessment.reasons)) if with_reasons else (),
+        decided_at=assessment.decided_at,
+        valid_until=assessment.valid_until,
+        findings=findings,
+    )
+
+
+def _view_for(session: Session, caller: Caller, assessment: Assessment, now: int) -> AssessmentView:
+    """Apply the who-sees-what rule of the module docstring."""
+    if caller.role is Role.SECURITY_OFFICER:
+        view = _view(session, assessment, now, with_findings=False, with_reasons=False)
+        require_scope(caller, view.organization_id)
+        return view
+    if caller.role is Role.OVERSIGHT:
+        appealed = session.execute(select(Appeal.id).where(Appeal.assessment_id == assessment.id)).first()
+        if appealed is None:
+            raise PermissionDeniedError("oversight sees the findings of assessments under appeal only")
+    return _view(session, assessment, now, with_findings=True, with_reasons=True)
+
+
+def open_assessment(
+    ctx: RegistryContext,
+    caller: Caller,
+    *,
+    person_id: str,
+    level: str,
+    categories: list[str],
+    idempotency_key: str = "",
+) -> AssessmentView:
+    check_level_and_categories(ctx, level, categories)
+    fingerprint = request_hash(
+        "open_assessment", {"person": person_id, "level": level, "categories": categories}
+    )
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        earlier = find_idempotent(session, caller, idempotency_key, "open_assessment", fingerprint)
+        if earlier is not None:
+            return _view_for(session, caller, _get(session, earlier), now)
+        person = get_person(session, person_id)
+        require_scope(caller, person.organization_id)
+        running = session.execute(
+            select(Assessment.id).where(
+                Assessment.person_id == person.id,
+                Assessment.state.in_([State.AWAITING_CONSENT.value, State.IN_PROGRESS.value]),
+            )
+        ).first()
+        if running is not None:
+            raise WorkflowError(f"person {person.id} already has an open assessment ({running[0]})")
+        assessment = Assessment(
+            id=new_id("asm"),
+            person_id=person.id,
+            state=State.AWAITING_CONSENT.value,
+            level=level,
+            categories=dumps(categories),
+            opened_at=now,
+            opened_by=caller.principal,
+        )
+        session.add(assessment)
+        session.flush()
+        remember_idempotent(
+            session, caller, idempotency_key, "open_assessment", fingerprint, assessment.id, now
+        )
+        audit.append(
+            session,
+            at=now,
+            actor=caller.label,
+            action="assessment.open",
+            object_type="assessment",
+            object_id=assessment.id,
+            details={"person_id": person.id, "level": level, "categories": categories},
+        )
+        return _view_for(session, caller, assessment, now)
+
+
+def record_consent(
+    ctx: RegistryContext, caller: Caller, *, assessment_id: str, evidence: str
+) -> AssessmentView:
+    evidence = require_text(evidence, "evidence", max_length=500)
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        assessment = _get(session, assessment_id, lock=True)
+        require_scope(caller, get_person(session, assessment.person_id).organization_id)
+        if assessment.state != State.AWAITING_CONSENT.value:
+            raise WorkflowError(f"assessment {assessment.id} is {assessment.state}, not awaiting consent")
+        assessment.state = State.IN_PROGRESS.value
+        assessment.consent_at = now
+        assessment.consent_evidence = evidence
+        audit.append(
+            session,
+            at=now,
+            actor=caller.label,
+            action="assessment.consent",
+            object_type="assessment",
+            object_id=assessment.id,
+            details={"evidence": evidence},
+        )
+        return _view_for(session, caller, assessment, now)
+
+
+def withdraw_consent(
+    ctx: RegistryContext, caller: Caller, *, assessment_id: str, reason: str
+) -> tuple[AssessmentView, int]:
+    """Withdrawal stops an open assessment, or suspends the credentials a favorable one produced."""
+    reason = require_text(reason, "reason", max_length=500)
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        assessment = _get(session, assessment_id, lock=True)
+        require_scope(caller, get_person(session, assessment.person_id).organization_id)
+        if assessment.state in (State.WITHDRAWN.value, State.UNFAVORABLE.value):
+            raise WorkflowError(
+                f"assessment {assessment.id} is {assessment.state}; there is no consent to withdraw"
+            )
+        suspended = 0
+        if assessment.state == State.FAVORABLE.value:
+            suspended = lifecycle.suspend_for_assessment(
+                ctx, session, assessment.id, reason="consent withdrawn", now=now
+            )
+        assessment.state = State.WITHDRAWN.value
+        assessment.withdrawn_at = now
+        audit.append(
+            session,
+            at=now,
+            actor=caller.label,
+            action="assessment.withdraw_consent",
+            object_type="assessment",
+            object_id=assessment.id,
+            details={"reason": reason, "suspended": suspended},
+        )
+        view = _view_for(session, caller, assessment, now)
+    if suspended:
+        ctx.changed()
+    return view, suspended
+
+
+def record_finding(
+    ctx: RegistryContext, caller: Caller, *, assessment_id: str, item: str, outcome: str, summary: str
+) -> AssessmentView:
+    try:
+        finding_item = Item(item)
+    except ValueError:
+        raise InvalidArgumentError(
+            "item", f"must be one of the seven items {[i.value for i in Item]}"
+        ) from None
+    try:
+        finding_outcome = Outcome(outcome)
+    except ValueError:
+        raise InvalidArgumentError("outcome", f"must be one of {[o.value for o in Outcome]}") from None
+    summary = require_text(summary, "summary", max_length=2000)
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        assessment = _get(session, assessment_id, lock=True)
+        if assessment.state == State.AWAITING_CONSENT.value:
+            raise WorkflowError("nothing can be recorded before the person's consent")
+        if assessment.state != State.IN_PROGRESS.value:
+            raise WorkflowError(f"assessment {assessment.id} is {assessment.state}; findings are closed")
+        existing = session.execute(
+            select(Finding).where(Finding.assessment_id == assessment.id, Finding.item == finding_item.value)
+        ).scalar_one_or_none()
+        if existing is None:
+            session.add(
+                Finding(
+                    assessment_id=assessment.id,
+                    item=finding_item.value,
+                    outcome=finding_outcome.value,
+                    summary=summary,
+                    recorded_at=now,
+                    recorded_by=caller.principal,
+                )
+            )
+        else:
+            existing.outcome, existing.summary = finding_outcome.value, summary
+            existing.recorded_at, existing.recorded_by = now, caller.principal
+        session.flush()
+        audit.append(
+            session,
+            at=now,
+            actor=caller.label,
+            action="assessment.finding",
+            object_type="assessment",
+            object_id=assessment.id,
+            details={
+                "item": finding_item.value,
+                "outcome": finding_outcome.value,
+                "replaced": existing is not None,
+            },
+        )
+        return _view_for(session, caller, assessment, now)
+
+
+def decide(
+    ctx: RegistryContext, caller: Caller, *, assessment_id: str, decision: str, reasons: list[str]
+) -> tuple[AssessmentView, NoticeView]:
+    if decision not in ("favorable", "unfavorable"):
+        raise InvalidArgumentError("decision", "must be favorable or unfavorable")
+    reasons = [require_text(r, "reasons", max_length=1000) for r in reasons]
+    if not reasons:
+        raise InvalidArgumentError("reasons", "a decision states its reasons")
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        assessment = _get(session, assessment_id, lock=True)
+        if assessment.state == State.AWAITING_CONSENT.value:
+            raise WorkflowError("no decision without the person's consent")
+        if assessment.state != State.IN_PROGRESS.value:
+            raise WorkflowError(f"assessment {assessment.id} is {assessment.state}, not in progress")
+        recorded = {
+            f
+            for (f,) in session.execute(
+                select(Finding.item).where(Finding.assessment_id == assessment.id)
+            ).all()
+        }
+        missing = [i.value for i in Item if i.value not in recorded]
+        if missing:
+            raise WorkflowError(f"findings missing for {missing}")
+        assessment.state = decision
+        assessment.decision = decision
+        assessment.reasons = dumps(reasons)
+        assessment.decided_at = now
+        assessment.decided_by = caller.principal
+        assessment.valid_until = now + ctx.config.clearance_validity if decision == "favorable" else None
+        notice = _write_notice(ctx, session, assessment, now)
+        audit.append(
+            session,
+            at=now,
+            actor=caller.label,
+            action="assessment.decide",
+            object_type="assessment",
+            object_id=assessment.id,
+            details={"decision": decision, "notice_id": notice.id, "valid_until": assessment.valid_until},
+        )
+        return _view_for(session, caller, assessment, now), notice
+
+
+def _write_notice(ctx: RegistryContext, session: Session, assessment: Assessment, now: int) -> NoticeView:
+    favorable = assessment.decision == "favorable"
+    deadline = None if favorable else now + ctx.config.appeal_window
+    instructions = (
+        "You have been found suitable to handle designated information. You may withdraw your consent "
+        "at any time through your organization's security officer; your clearance is then suspended."
+        if favorable
+        else "You may appeal this decision within the deadline, stating your grounds; appeals are "
+        "reviewed by the independent oversight body, which can set the decision aside. "
+        "You may also ask for the personal data this decision used to be corrected."
+    )
+    notice = Notice(
+        id=new_id("ntc"),
+        assessment_id=assessment.id,
+        decision=assessment.decision or "",
+        reasons=assessment.reasons or "[]",
+        appeal_instructions=instructions,
+        appeal_deadline=deadline,
+        issued_at=now,
+    )
+    session.add(notice)
+    session.flush()
+    return _notice_view(notice)
+
+
+def _notice_view(notice: Notice) -> NoticeView:
+    return NoticeView(
+        notice.id,
+        notice.assessment_id,
+        notice.decision,
+        tuple(loads_list(notice.reasons)),
+        notice.appeal_instructions,
+        notice.appeal_deadline,
+        notice.issued_at,
+    )
+
+
+def get_assessment(ctx: RegistryContext, caller: Caller, assessment_id: str) -> AssessmentView:
+    with ctx.db.transaction() as session:
+        return _view_for(session, caller, _get(session, assessment_id), ctx.now())
+
+
+def list_assessments(
+    ctx: RegistryContext, caller: Caller, *, person_id: str, state: str, page_size: int, page_token: str
+) -> tuple[list[AssessmentView], str]:
+    limit, offset = page_bounds(page_size, page_token)
+    now = ctx.now()
+    query = select(Assessment).order_by(Assessment.opened_at, Assessment.id)
+    if person_id:
+        query = query.where(Assessment.person_id == person_id)
+    if state:
+        try:
+            wanted = State(state)
+        except ValueError:
+            raise InvalidArgumentError("state", f"must be one of {[s.value for s in State]}") from None
+        stored = State.FAVORABLE if wanted in (State.EXPIRED, State.REASSESSMENT_DUE) else wanted
+        query = query.where(Assessment.state == stored.value)
+    with ctx.db.transaction() as session:
+        rows = session.execute(query.limit(limit).offset(offset)).scalars().all()
+        # Lists never carry findings or reasons: a list is for finding work, not for reading files.
+        views = [replace(_view(session, a, now, with_findings=False, with_reasons=False)) for a in rows]
+    if state:
+        views = [v for v in views if v.state.value == state]
+    return views, next_token(offset, limit, len(rows))
+
+
+def get_notice(ctx: RegistryContext, caller: Caller, assessment_id: str) -> NoticeView:
+    with ctx.db.transaction() as session:
+        assessment = _get(session, assessment_id)
+        if caller.role is Role.SECURITY_OFFICER:
+            require_scope(caller, get_person(session, assessment.person_id).organization_id)
+        notice = session.execute(
+            select(Notice)
+            .where(Notice.assessment_id == assessment.id)
+            .order_by(Notice.issued_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if notice is None:
+            raise NotFoundError(f"assessment {assessment.id} has no decision notice yet")
+        return _notice_view(notice)
+
+
+@dataclass(frozen=True)
+class AppealView:
+    id: str
+    assessment_id: str
+    state: str
+    grounds: str
+    resolution: str | None
+    filed_at: int
+    resolved_at: int | None
+    resolved_by: str | None
+
+
+def _appeal_view(appeal: Appeal) -> AppealView:
+    return AppealView(
+        appeal.id,
+        appeal.assessment_id,
+        appeal.state,
+        appeal.grounds,
+        appeal.resolution,
+        appeal.filed_at,
+        appeal.resolved_at,
+        appeal.resolved_by,
+    )
+
+
+def file_appeal(ctx: RegistryContext, caller: Caller, *, assessment_id: str, grounds: str) -> AppealView:
+    grounds = require_text(grounds, "grounds", max_length=5000)
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        assessment = _get(session, assessment_id, lock=True)
+        require_scope(caller, get_person(session, assessment.person_id).organization_id)
+        if assessment.state != State.UNFAVORABLE.value:
+            raise WorkflowError("only an unfavorable decision can be appealed")
+        notice = session.execute(
+            select(Notice)
+            .where(Notice.assessment_id == assessment.id)
+            .order_by(Notice.issued_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if notice is not None and notice.appeal_deadline is not None and now > notice.appeal_deadline:
+            raise WorkflowError("the appeal deadline has passed")
+        if session.execute(
+            select(Appeal.id).where(
+                Appeal.assessment_id == assessment.id, Appeal.state == AppealState.OPEN.value
+            )
+        ).first():
+            raise WorkflowError("an appeal of this decision is already open")
+        appeal = Appeal(
+            id=new_id("apl"),
+            assessment_id=assessment.id,
+            state=AppealState.OPEN.value,
+            grounds=grounds,
+            filed_at=now,
+            filed_by=caller.principal,
+        )
+        session.add(appeal)
+        session.flush()
+        audit.append(
+            session,
+            at=now,
+            actor=caller.label,
+            action="appeal.file",
+            object_type="appeal",
+            object_id=appeal.id,
+            details={"assessment_id": assessment.id},
+        )
+        return _appeal_view(appeal)
+
+
+def resolve_appeal(
+    ctx: RegistryContext, caller: Caller, *, appeal_id: str, uphold: bool, resolution: str
+) -> tuple[AppealView, AssessmentView]:
+    """Oversight's ruling. Upheld: the decision is set aside and the assessment reopened."""
+    resolution = require_text(resolution, "resolution", max_length=5000)
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        appeal = session.execute(
+            select(Appeal).where(Appeal.id == appeal_id).with_for_update()
+        ).scalar_one_or_none()
+        if appeal is None:
+            raise NotFoundError(f"appeal {appeal_id!r} not found")
+        if appeal.state != AppealState.OPEN.value:
+            raise WorkflowError(f"appeal {appeal.id} is already {appeal.state}")
+        assessment = _get(session, appeal.assessment_id, lock=True)
+        appeal.state = (AppealState.UPHELD if uphold else AppealState.DISMISSED).value
+        appeal.resolution, appeal.resolved_at, appeal.resolved_by = resolution, now, caller.principal
+        if uphold:
+            assessment.state = State.IN_PROGRESS.value
+            assessment.decision = None
+            assessment.decided_at = None
+            assessment.reasons = json.dumps([f"set aside on appeal {appeal.id}"])
+        audit.append(
+            session,
+            at=now,
+            actor=caller.label,
+            action="appeal.resolve",
+            object_type="appeal",
+            object_id=appeal.id,
+            details={"uphold": uphold, "assessment_id": assessment.id},
+        )
+        return _appeal_view(appeal), _view_for(session, caller, assessment, now)
+
+
+def list_appeals(
+    ctx: RegistryContext, *, state: str, page_size: int, page_token: str
+) -> tuple[list[AppealView], str]:
+    limit, offset = page_bounds(page_size, page_token)
+    query = select(Appeal).order_by(Appeal.filed_at, Appeal.id)
+    if state:
+        try:
+            query = query.where(Appeal.state == AppealState(state).value)
+        except ValueError:
+            raise InvalidArgumentError("state", f"must be one of {[s.value for s in AppealState]}") from None
+    with ctx.db.transaction() as session:
+        rows = session.execute(query.limit(limit).offset(offset)).scalars().all()
+        return [_appeal_view(a) for a in rows], next_token(offset, limit, len(rows))
+
+
+def issuable(session: Session, assessment_id: str, now: int) -> Assessment:
+    """The assessment, if a credential may be issued from it now.
+
+    Raises:
+        NotFoundError: unknown assessment.
+        WorkflowError: no consent, not favorable, withdrawn or expired.
+    """
+    assessment = _get(session, assessment_id)
+    if assessment.consent_at is None or assessment.withdrawn_at is not None:
+        raise WorkflowError("no credential without the person's consent")
+    state = effective_state(assessment, now)
+    if state is State.EXPIRED:
+        raise WorkflowError("the assessment has expired; a reassessment is needed")
+    if state not in (State.FAVORABLE, State.REASSESSMENT_DUE):
+        raise WorkflowError(f"assessment {assessment.id} is {state.value}, not favorable")
+    return assessment

@@ -1,0 +1,147 @@
+"""What every registry operation needs, passed in rather than looked up.
+
+:class:`RegistryContext` bundles the configuration, the database, the keys,
+the clock and the publication hub. Tests build one with a fake clock; the
+server builds one at start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clearance.encoding import canonical_json
+from clearance.errors import ConflictError, InvalidArgumentError
+from registry.config import RegistryConfig
+from registry.db import Database
+from registry.keyring import KeyRing
+from registry.models import IdempotencyRecord
+from registry.policy import Caller
+
+Clock = Callable[[], int]
+
+
+def system_clock() -> int:
+    return int(time.time())
+
+
+class ChangeListener(Protocol):
+    """Told after a transaction commits that publications may have changed."""
+
+    def publications_changed(self) -> None: ...
+
+
+@dataclass
+class Counters:
+    """Business counters exported as metrics (issuances, revocations, ...)."""
+
+    values: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self.values[name] = self.values.get(name, 0) + amount
+
+
+@dataclass
+class RegistryContext:
+    config: RegistryConfig
+    db: Database
+    keys: KeyRing
+    clock: Clock = system_clock
+    listeners: list[ChangeListener] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+
+    def now(self) -> int:
+        return self.clock()
+
+    def changed(self) -> None:
+        """Wake publication listeners (call after commit)."""
+        for listener in self.listeners:
+            listener.publications_changed()
+
+
+def new_id(prefix: str) -> str:
+    """A random, unguessable identifier such as ``org_5f3c2a9e1b7d40c8a6e2``."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def dumps(values: Iterable[str]) -> str:
+    return json.dumps(list(values))
+
+
+def loads_list(text: str | None) -> list[str]:
+    if not text:
+        return []
+    value = json.loads(text)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def require_text(value: str, field_name: str, *, max_length: int = 2000, allow_empty: bool = False) -> str:
+    """A trimmed text argument.
+
+    Raises:
+        InvalidArgumentError: empty (unless allowed), too long, or with control characters.
+    """
+    text = (value or "").strip()
+    if not text and not allow_empty:
+        raise InvalidArgumentError(field_name, "is required")
+    if len(text) > max_length:
+        raise InvalidArgumentError(field_name, f"is longer than {max_length} characters")
+    if any(ord(c) < 32 and c not in "\n\t" for c in text):
+        raise InvalidArgumentError(field_name, "contains control characters")
+    return text
+
+
+def request_hash(operation: str, values: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json({"op": operation, **values})).hexdigest()
+
+
+def find_idempotent(
+    session: Session, caller: Caller, key: str, operation: str, fingerprint: str
+) -> str | None:
+    """The id of what an earlier request with this idempotency key produced, if any.
+
+    Raises:
+        ConflictError: the key was used for a different request.
+        InvalidArgumentError: the key is too long.
+    """
+    if not key:
+        return None
+    if len(key) > 128:
+        raise InvalidArgumentError("idempotency_key", "is longer than 128 characters")
+    record = session.execute(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.actor == caller.principal, IdempotencyRecord.key == key
+        )
+    ).scalar_one_or_none()
+    if record is None:
+        return None
+    if record.operation != operation or record.request_hash != fingerprint:
+        raise ConflictError(f"idempotency key {key!r} was already used for a different request")
+    return record.result_id
+
+
+def remember_idempotent(
+    session: Session, caller: Caller, key: str, operation: str, fingerprint: str, result_id: str, now: int
+) -> None:
+    if key:
+        session.add(
+            IdempotencyRecord(
+                actor=caller.principal,
+                key=key,
+                operation=operation,
+                request_hash=fingerprint,
+                result_id=result_id,
+                created_at=now,
+            )
+        )

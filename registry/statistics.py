@@ -1,0 +1,59 @@
+"""What oversight reads: the audit log and aggregate counts, never personal data."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from clearance.errors import InvalidArgumentError
+from registry import audit
+from registry.context import RegistryContext
+from registry.models import Appeal, Assessment, AuditEvent, Credential, Node, Organization, Person
+
+
+def list_events(
+    ctx: RegistryContext, *, after: int, action: str, object_id: str, limit: int
+) -> list[AuditEvent]:
+    if after < 0:
+        raise InvalidArgumentError("after_sequence", "must not be negative")
+    if not 0 <= limit <= 1000:
+        raise InvalidArgumentError("limit", "must be between 0 and 1000")
+    query = select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit or 100)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if object_id:
+        query = query.where(AuditEvent.object_id == object_id)
+    with ctx.db.transaction() as session:
+        return list(session.execute(query).scalars().all())
+
+
+def verify_chain(ctx: RegistryContext) -> audit.ChainReport:
+    with ctx.db.transaction() as session:
+        return audit.verify_chain(session)
+
+
+def counts(ctx: RegistryContext) -> dict[str, int]:
+    """Aggregate counts by state: enough to oversee the system, too coarse to identify anyone."""
+    now = ctx.now()
+    out: dict[str, int] = {}
+    with ctx.db.transaction() as session:
+        out["organizations"] = session.execute(select(func.count()).select_from(Organization)).scalar_one()
+        out["organizations.facility_active"] = session.execute(
+            select(func.count()).select_from(Organization).where(Organization.facility_active.is_(True))
+        ).scalar_one()
+        out["nodes"] = session.execute(select(func.count()).select_from(Node)).scalar_one()
+        out["people"] = session.execute(select(func.count()).select_from(Person)).scalar_one()
+        for state, n in session.execute(select(Assessment.state, func.count()).group_by(Assessment.state)):
+            out[f"assessments.{state}"] = n
+        for state, n in session.execute(select(Appeal.state, func.count()).group_by(Appeal.state)):
+            out[f"appeals.{state}"] = n
+        for kind, state, n in session.execute(
+            select(Credential.kind, Credential.state, func.count())
+            .where(Credential.expires_at > now)
+            .group_by(Credential.kind, Credential.state)
+        ):
+            out[f"credentials.{kind}.{state}"] = n
+        out["credentials.expired"] = session.execute(
+            select(func.count()).select_from(Credential).where(Credential.expires_at <= now)
+        ).scalar_one()
+        out["audit.events"] = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    return out

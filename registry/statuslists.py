@@ -1,0 +1,199 @@
+"""Status lists as the registry stores them: chunked bytes, a sequence, and signed changes.
+
+A list of 10 million entries at 2 bits is 2.5 MB. It is stored in fixed
+chunks (:data:`CHUNK_BYTES`), so a status change rewrites one small row, and
+every change bumps the list's ``seq`` and stores the signed delta that made
+it (:mod:`clearance.statusdelta`), so subscribers receive a few hundred bytes
+per revocation. A full Status List Token is built from the chunks when
+someone asks for it and the stored one is behind (:func:`full_token`).
+
+Concurrency: changes to a list serialize on its row (``SELECT ... FOR
+UPDATE``), so ``seq`` is gap-free and each delta builds on the previous one.
+Index allocation is random over the whole list (herd privacy) and relies on
+the unique ``(status_list_id, status_index)`` constraint: a collision rolls
+the transaction back and the caller retries.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from clearance.errors import StorageError
+from clearance.keys import SigningKey
+from clearance.statusdelta import sign_status_delta
+from clearance.statuslist import StatusList, sign_status_list
+from registry.models import Credential, StatusChange, StatusListChunk, StatusListRow
+
+BITS = 2
+CHUNK_BYTES = 64 * 1024
+ENTRIES_PER_CHUNK = CHUNK_BYTES * 8 // BITS
+MAX_FILL = 0.5
+"""A list stops taking new credentials when half full, so every index stays in a large crowd."""
+
+RandomIndex = Callable[[int], int]
+
+
+@dataclass(frozen=True)
+class Publication:
+    list_id: int
+    uri: str
+    seq: int
+    token: str
+
+
+def create_list(session: Session, *, uri: str, size: int, now: int) -> StatusListRow:
+    """A new, all-valid list of ``size`` entries (rounded up to whole chunks)."""
+    chunks = -(-size // ENTRIES_PER_CHUNK)
+    row = StatusListRow(
+        uri=uri, bits=BITS, size=chunks * ENTRIES_PER_CHUNK, seq=0, allocated=0, full_seq=-1, published_at=now
+    )
+    session.add(row)
+    session.flush()
+    for number in range(chunks):
+        session.add(StatusListChunk(list_id=row.id, chunk_no=number, data=bytes(CHUNK_BYTES)))
+    session.flush()
+    return row
+
+
+def lists(session: Session) -> list[StatusListRow]:
+    return list(session.execute(select(StatusListRow).order_by(StatusListRow.id)).scalars().all())
+
+
+def open_list(session: Session, uri_for: Callable[[int], str], size: int, now: int) -> StatusListRow:
+    """The list new credentials go to: the newest, unless it is too full."""
+    newest = session.execute(
+        select(StatusListRow).order_by(StatusListRow.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if newest is not None and newest.allocated < newest.size * MAX_FILL:
+        return newest
+    number = 1 if newest is None else newest.id + 1
+    return create_list(session, uri=uri_for(number), size=size, now=now)
+
+
+def refresh_fill(session: Session, row: StatusListRow) -> None:
+    """Recount how many indices of ``row`` are taken (done now and then, not per issuance)."""
+    row.allocated = session.execute(
+        select(func.count()).select_from(Credential).where(Credential.status_list_id == row.id)
+    ).scalar_one()
+
+
+def random_free_index(
+    session: Session, row: StatusListRow, randbelow: RandomIndex = secrets.randbelow
+) -> int:
+    """A random index of ``row`` not yet held by any credential.
+
+    Raises:
+        StorageError: no free index found after many tries (the list is too full).
+    """
+    for _ in range(64):
+        index = randbelow(row.size)
+        taken = session.execute(
+            select(Credential.id).where(Credential.status_list_id == row.id, Credential.status_index == index)
+        ).first()
+        if taken is None:
+            return index
+    raise StorageError(f"status list {row.uri} has no free index; it should have been rotated")
+
+
+def _locked(session: Session, list_id: int) -> StatusListRow:
+    row = session.execute(
+        select(StatusListRow).where(StatusListRow.id == list_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        raise StorageError(f"status list {list_id} does not exist")
+    return row
+
+
+def set_statuses(
+    session: Session,
+    list_id: int,
+    updates: Iterable[tuple[int, int]],
+    *,
+    key: SigningKey,
+    now: int,
+    lifetime: int,
+) -> Publication:
+    """Apply status changes to one list, bump its ``seq`` and store the signed delta.
+
+    An empty ``updates`` publishes a delta with no changes: proof that the list
+    is still current (it renews its freshness at the nodes).
+    """
+    row = _locked(session, list_id)
+    changes = sorted(dict(updates).items())
+    by_chunk: dict[int, list[tuple[int, int]]] = {}
+    for index, status in changes:
+        if not 0 <= index < row.size or not 0 <= status < (1 << row.bits):
+            raise StorageError(f"status change ({index}, {status}) does not fit list {row.uri}")
+        by_chunk.setdefault(index // ENTRIES_PER_CHUNK, []).append((index % ENTRIES_PER_CHUNK, status))
+    for chunk_no, entries in by_chunk.items():
+        chunk = session.execute(
+            select(StatusListChunk).where(
+                StatusListChunk.list_id == list_id, StatusListChunk.chunk_no == chunk_no
+            )
+        ).scalar_one()
+        part = StatusList(row.bits, ENTRIES_PER_CHUNK, bytearray(chunk.data))
+        for offset, status in entries:
+            part.set(offset, status)
+        chunk.data = part.to_bytes()
+    token = sign_status_delta(
+        key, uri=row.uri, issued_at=now, expires_at=now + lifetime, base_seq=row.seq, updates=changes
+    )
+    row.seq += 1
+    row.published_at = now
+    session.add(StatusChange(list_id=row.id, seq=row.seq, token=token, issued_at=now))
+    session.flush()
+    return Publication(row.id, row.uri, row.seq, token)
+
+
+def read_list(session: Session, row: StatusListRow) -> StatusList:
+    data = bytearray()
+    for (chunk,) in session.execute(
+        select(StatusListChunk.data)
+        .where(StatusListChunk.list_id == row.id)
+        .order_by(StatusListChunk.chunk_no)
+    ):
+        data += chunk
+    return StatusList(row.bits, row.size, data)
+
+
+def full_token(
+    session: Session, list_id: int, *, key: SigningKey, now: int, lifetime: int, ttl: int
+) -> Publication:
+    """The current full Status List Token of a list, rebuilt only if changes came since the stored one."""
+    row = session.get(StatusListRow, list_id)
+    if row is None:
+        raise StorageError(f"status list {list_id} does not exist")
+    if row.full_token is not None and row.full_seq == row.seq:
+        return Publication(row.id, row.uri, row.seq, row.full_token)
+    row = _locked(session, list_id)
+    token = sign_status_list(
+        read_list(session, row),
+        key,
+        uri=row.uri,
+        issued_at=now,
+        ttl=ttl,
+        expires_at=now + lifetime,
+        seq=row.seq,
+        level=6,
+    )
+    row.full_token, row.full_seq = token, row.seq
+    session.flush()
+    return Publication(row.id, row.uri, row.seq, token)
+
+
+def changes_since(session: Session, list_id: int, seq: int, limit: int = 1000) -> list[StatusChange]:
+    return list(
+        session.execute(
+            select(StatusChange)
+            .where(StatusChange.list_id == list_id, StatusChange.seq > seq)
+            .order_by(StatusChange.seq)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
