@@ -209,6 +209,31 @@ class SigningKey:
             raise MalformedError("only Ed25519 and P-256 private keys are supported")
         return cls(key)
 
+    @classmethod
+    def from_private_jwk(cls, jwk: Any) -> SigningKey:
+        """Load a private JWK (Ed25519 or P-256) as written by :meth:`private_jwk`.
+
+        Raises:
+            MalformedError: not a private OKP/EC JWK of a supported curve, or the
+                private key does not match the public members.
+        """
+        if not isinstance(jwk, dict) or not isinstance(jwk.get("d"), str):
+            raise MalformedError("not a private JWK")
+        d = b64url_decode(jwk["d"], what="JWK d")
+        try:
+            if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and len(d) == 32:
+                key = cls(ed25519.Ed25519PrivateKey.from_private_bytes(d))
+            elif jwk.get("kty") == "EC" and jwk.get("crv") == "P-256" and len(d) == 32:
+                key = cls(ec.derive_private_key(int.from_bytes(d, "big"), ec.SECP256R1()))
+            else:
+                raise MalformedError("unsupported private JWK")
+        except ValueError as exc:
+            raise MalformedError("invalid private key") from exc
+        public = {k: v for k, v in jwk.items() if k in ("kty", "crv", "x", "y")}
+        if public and jwk_thumbprint(public) != key.kid:
+            raise MalformedError("private JWK does not match its public members")
+        return key
+
     def private_jwk(self) -> dict[str, str]:
         """The JWK including the private member ``d`` (for wallets that keep JWKs)."""
         if isinstance(self._key, ed25519.Ed25519PrivateKey):
