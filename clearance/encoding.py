@@ -8,7 +8,6 @@ lets us reject them, and we do) and free of NaN/Infinity.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from typing import Any
@@ -17,19 +16,25 @@ from clearance.errors import MalformedError, Reason
 
 MAX_JSON_DEPTH = 32
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_UNUSED_BITS = {0: 0, 2: 0b1111, 3: 0b11}
+"""Per length mod 4, the bits of the last character that carry no data."""
+
+
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def b64url_encode(data: bytes) -> str:
     """Encode ``data`` as base64url without padding (RFC 7515 section 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE, b"=").decode("ascii")
 
 
 def b64url_decode(text: str | bytes, *, what: str = "value") -> bytes:
     """Decode unpadded base64url, refusing anything else.
 
     Raises:
-        MalformedError: padding, characters outside the alphabet, or an
-            impossible length.
+        MalformedError: padding, characters outside the alphabet, an
+            impossible length, or non-zero unused bits in the last character.
     """
     try:
         raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
@@ -38,9 +43,16 @@ def b64url_decode(text: str | bytes, *, what: str = "value") -> bytes:
     if b"+" in raw or b"/" in raw or b"=" in raw or len(raw) % 4 == 1:
         raise MalformedError(f"{what} is not unpadded base64url")
     try:
-        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
+        data = binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
     except binascii.Error as exc:
         raise MalformedError(f"{what} is not unpadded base64url") from exc
+    # RFC 4648 section 3.5: the bits of the last character that encode no data must be
+    # zero. Otherwise several texts decode to the same bytes, and a signature or list
+    # could be re-encoded into a "different" token that still verifies.
+    unused = _UNUSED_BITS[len(raw) % 4]
+    if unused and _ALPHABET.index(raw[-1]) & unused:
+        raise MalformedError(f"{what} is not canonical base64url")
+    return data
 
 
 def _reject_constant(name: str) -> Any:

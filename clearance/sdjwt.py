@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,14 +40,41 @@ SaltSource = Callable[[], str]
 """Returns a fresh salt; injected so tests can be deterministic."""
 
 
+class _SaltPool:
+    """Salts drawn from the OS in blocks: one system call per 256 salts, not per salt."""
+
+    def __init__(self, block: int = 256) -> None:
+        self._block = block
+        self._salts: list[str] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> str:
+        with self._lock:
+            if not self._salts:
+                data = secrets.token_bytes(16 * self._block)
+                self._salts = [b64url_encode(data[i : i + 16]) for i in range(0, len(data), 16)]
+            return self._salts.pop()
+
+
+_SALTS = _SaltPool()
+
+
 def random_salt() -> str:
     """128 bits of cryptographic randomness, base64url (RFC 9901 section 9.3)."""
-    return b64url_encode(secrets.token_bytes(16))
+    return _SALTS.take()
 
 
 def digest(text: str) -> str:
-    """The SD-JWT digest: base64url(SHA-256(ASCII text))."""
-    return b64url_encode(hashlib.sha256(text.encode("ascii")).digest())
+    """The SD-JWT digest: base64url(SHA-256(ASCII text)).
+
+    Raises:
+        MalformedError: ``text`` is not ASCII (so it cannot be base64url).
+    """
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise MalformedError("SD-JWT part is not ASCII base64url") from exc
+    return b64url_encode(hashlib.sha256(data).digest())
 
 
 @dataclass(slots=True)
@@ -208,7 +236,10 @@ def resolve_claims(
             raise VerificationError(Reason.DUPLICATE_DISCLOSURE, "a disclosure is sent twice")
         by_digest[disclosure.digest] = disclosure
     seen: set[str] = set()
-    resolved = _resolve(top, by_digest, seen)
+    try:
+        resolved = _resolve(top, by_digest, seen)
+    except RecursionError as exc:  # disclosures nested in disclosures, each within the JSON cap
+        raise MalformedError("SD-JWT disclosures are nested too deeply", Reason.TOO_DEEP) from exc
     if set(by_digest) - seen:
         raise VerificationError(
             Reason.DISCLOSURE_MISMATCH, "a disclosure does not match any digest in the credential"
@@ -224,11 +255,11 @@ def _resolve_flat(top: dict[str, Any], disclosures: Sequence[str]) -> dict[str, 
     object or array, which may hold digests of its own.
     """
     sd = top.pop("_sd")
+    if not all(type(entry) is str for entry in sd):
+        raise MalformedError("an SD-JWT digest is not a string")
     digests = set(sd)
     if len(digests) != len(sd):
         raise VerificationError(Reason.DISCLOSURE_MISMATCH, "a digest is referenced twice")
-    if not all(type(entry) is str for entry in sd):
-        raise MalformedError("an SD-JWT digest is not a string")
     used: set[str] = set()
     for encoded in disclosures:
         hashed = digest(encoded)
@@ -411,6 +442,7 @@ def _key_binding_claims(kb: CompactJWS, parts: SdJwtParts, audience: str) -> Key
         raise VerificationError(Reason.KEY_BINDING_INVALID, "key-binding JWT lacks iat, nonce or sd_hash")
     if aud != audience:
         raise VerificationError(Reason.AUDIENCE_MISMATCH, "key-binding JWT is for another audience")
-    if not secrets.compare_digest(hashed, sd_hash(parts.without_key_binding)):
+    # compare_digest refuses non-ASCII text with a TypeError; such a hash cannot match anyway.
+    if not hashed.isascii() or not secrets.compare_digest(hashed, sd_hash(parts.without_key_binding)):
         raise VerificationError(Reason.SD_HASH_MISMATCH, "key-binding JWT does not cover these disclosures")
     return KeyBinding(iat, aud, nonce)

@@ -85,10 +85,10 @@ def parse_status_delta(token: str) -> StatusDelta:
     assert isinstance(exp, int)
     if seq != base_seq + 1:
         raise MalformedError("status delta must advance the list by exactly one")
-    if not isinstance(updates, list) or len(updates) > MAX_UPDATES:
-        raise MalformedError(
-            f"status delta updates must be an array of at most {MAX_UPDATES}", Reason.TOO_LARGE
-        )
+    if not isinstance(updates, list):
+        raise MalformedError("status delta updates must be an array")
+    if len(updates) > MAX_UPDATES:
+        raise MalformedError(f"status delta carries more than {MAX_UPDATES} updates", Reason.TOO_LARGE)
     parsed: list[tuple[int, int]] = []
     for entry in updates:
         if (

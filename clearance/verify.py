@@ -238,6 +238,13 @@ def verify_presentation(
             f"status list {status_ref.uri[:80]!r} is not one of {bundle.jurisdiction}'s",
         )
     status_list = trust.status_list(status_ref.uri)
+    # The list held for this URI must come from the issuer's own registry: another trusted
+    # registry that lists the same URI must not decide (or undo) this issuer's revocations.
+    if not any(entry.key.thumbprint == status_list.kid for entry in bundle.issuing_keys):
+        raise VerificationError(
+            Reason.UNTRUSTED_ISSUER,
+            f"status list {status_ref.uri[:80]!r} is not signed by an issuing key of {bundle.jurisdiction}",
+        )
     max_age = policy.max_age(clearance.level) if status_max_age is None else status_max_age
     problem = status_list.freshness_problem(now, max_age)
     if problem is not None:

@@ -4,28 +4,38 @@ Everything is built through the public API of :mod:`clearance`, with time
 passed in, so tests read like the behaviour they protect::
 
     world = RegistryWorld.create("JP", now=NOW)
-    credential = world.issue(level="SECRET")
-    presentation = world.present(credential, nonce=verifier.nonces.issue(NOW))
+    verifier = Verifier.synced(world)
+    credential, holder = world.issue(level="SECRET")
+    presentation = present_credential(credential, holder, nonce=verifier.challenge())
+    verifier.verify(presentation)
 """
 
 from __future__ import annotations
 
+import functools
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from clearance.agreement import Agreement, Party
-from clearance.bundle import IssuingKey, StatusListLocation, TrustBundle
+from clearance.bundle import IssuingKey, RootRotation, StatusListLocation, TrustBundle
 from clearance.credentials import (
     ClearanceClaim,
     StatusReference,
     issue_facility_credential,
     issue_personnel_credential,
 )
+from clearance.encoding import b64url_encode, canonical_json
+from clearance.errors import Reason, VerificationError
 from clearance.keys import SigningKey
 from clearance.sdjwt import present
 from clearance.statuslist import StatusList, sign_status_list
 from clearance.trust import TrustStore
-from clearance.verify import MemoryNonceStore, StalenessPolicy
+from clearance.verify import MemoryNonceStore, StalenessPolicy, VerifiedPresentation, verify_presentation
 
 NOW = 1_790_000_000  # 2026-09-21, a fixed instant: tests never read the clock
 DAY = 86_400
@@ -192,6 +202,19 @@ class RegistryWorld:
         )
         return proposal.countersign(other.root)
 
+    def rotate_root(self, *, issued_at: int | None = None) -> RootRotation:
+        """Replace the root key by a new one, endorsed by the old and the new (as TUF does)."""
+        new = SigningKey.generate()
+        rotation = RootRotation.create(
+            jurisdiction=self.jurisdiction,
+            version=self.version,
+            old=self.root,
+            new=new,
+            issued_at=self.now if issued_at is None else issued_at,
+        )
+        self.root = new
+        return rotation
+
 
 def present_credential(
     credential: str,
@@ -227,3 +250,78 @@ class Verifier:
         trust.update_bundle(world.bundle(), now)
         trust.update_status_list(world.status_token(), now)
         return cls(trust)
+
+    @classmethod
+    def trusting(
+        cls,
+        home: RegistryWorld,
+        *partners: RegistryWorld,
+        now: int = NOW,
+        agreement_expires_in: int = 365 * DAY,
+        bundle_expires_in: int = DAY,
+    ) -> Verifier:
+        """A node of ``home`` that also trusts each partner through an agreement in force.
+
+        Each agreement is listed in both registries' bundles, as a real one would be.
+        """
+        for partner in partners:
+            agreement = home.agree_with(partner, expires_in=agreement_expires_in).to_json()
+            home.agreements.append(agreement)
+            partner.agreements.append(agreement)
+        trust = TrustStore(home.root.public)
+        trust.update_bundle(home.bundle(expires_in=bundle_expires_in), now)
+        trust.update_status_list(home.status_token(), now)
+        for partner in partners:
+            trust.update_foreign_bundle(partner.bundle(expires_in=bundle_expires_in), now)
+            trust.update_status_list(partner.status_token(), now)
+        return cls(trust)
+
+    def challenge(self, now: int = NOW) -> str:
+        """A fresh nonce for a holder to bind a presentation to."""
+        return self.nonces.issue(now)
+
+    def verify(self, presentation: str, *, now: int = NOW, **options: Any) -> VerifiedPresentation:
+        """Verify ``presentation`` against this node's state, as the node would."""
+        return verify_presentation(
+            presentation,
+            trust=self.trust,
+            audience=self.audience,
+            nonces=self.nonces,
+            now=now,
+            policy=self.policy,
+            **options,
+        )
+
+
+def fixed_nonces(nonce_bytes: bytes = b"\x01" * 16) -> MemoryNonceStore:
+    """A real nonce store whose randomness is fixed: every fresh store issues the same nonce.
+
+    Lets a property test rebuild "the same" challenge for each example without
+    reusing a store whose nonce was already consumed.
+    """
+    return MemoryNonceStore(random_bytes=lambda n: nonce_bytes[:n])
+
+
+def compact_jws(header: Mapping[str, Any], payload: Mapping[str, Any] | bytes, signature: bytes = b"") -> str:
+    """A hand-built compact JWS, for tokens no honest signer would make (``alg: none``, HMAC, ...)."""
+    body = payload if isinstance(payload, bytes) else canonical_json(payload)
+    return ".".join((b64url_encode(canonical_json(header)), b64url_encode(body), b64url_encode(signature)))
+
+
+@contextmanager
+def refused(reason: Reason) -> Iterator[pytest.ExceptionInfo[VerificationError]]:
+    """Expect a refusal for exactly ``reason``; any other exception fails the test as it is."""
+    with pytest.raises(VerificationError) as excinfo:
+        yield excinfo
+    assert excinfo.value.reason is reason, (
+        f"refused for {excinfo.value.reason}, not {reason}: {excinfo.value}"
+    )
+
+
+@functools.cache
+def zlib_bomb(inflated_bytes: int = 256 << 20) -> bytes:
+    """ZLIB data of ``inflated_bytes`` zero bytes: about a thousandth of that compressed."""
+    compressor = zlib.compressobj(9)
+    chunk = bytes(1 << 20)
+    parts = [compressor.compress(chunk) for _ in range(inflated_bytes >> 20)]
+    return b"".join([*parts, compressor.flush()])
