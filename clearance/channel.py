@@ -53,13 +53,18 @@ def open_channel(
     insecure: bool = False,
     token: Callable[[], str] | None = None,
     server_name: str | None = None,
+    own_connection: bool = False,
 ) -> grpc.Channel:
     """A channel to ``endpoint`` (HOST:PORT or unix:PATH).
 
     TLS verifies the server against ``ca_pem`` (or the system roots when None);
     ``insecure`` speaks plaintext, for loopback development and Unix sockets.
+    ``own_connection`` keeps gRPC from sharing the TCP connection with other
+    channels to the same target (so load spreads over replica processes).
     """
     options: list[tuple[str, str | int]] = list(_OPTIONS)
+    if own_connection:
+        options.append(("grpc.use_local_subchannel_pool", 1))
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     if insecure:

@@ -157,6 +157,13 @@ def init(
 @click.option("--metrics-port", type=int, metavar="PORT", help="Serve Prometheus metrics on 127.0.0.1:PORT.")
 @click.option("--database-url", metavar="URL", help="Override the configured database.")
 @click.option("--workers", default=256, show_default=True, help="Threads for calls and watch streams.")
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Replica processes sharing the port (SO_REUSEPORT); use one per core.",
+)
 def serve(
     directory: Path,
     listen: str,
@@ -164,6 +171,7 @@ def serve(
     metrics_port: int | None,
     database_url: str | None,
     workers: int,
+    processes: int,
 ) -> None:
     """Serve the v1 API (with health checking and reflection) until SIGTERM or Ctrl-C."""
     import logging
@@ -172,6 +180,15 @@ def serve(
     from registry import server
 
     server.check_listen_address(listen, insecure=insecure)
+    if processes > 1:
+        from registry.replicas import run_replicas
+
+        if listen.endswith(":0"):
+            raise click.BadParameter("replicas share one port: give it explicitly", param_hint="--listen")
+        child = [sys.executable, "-m", "cli.main", "registry", "serve", "--dir", str(directory), "--listen", listen]
+        child += ["--workers", str(workers)] + (["--insecure"] if insecure else [])
+        child += ["--database-url", database_url] if database_url else []
+        sys.exit(run_replicas(child, processes, metrics_port=metrics_port))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     ctx = server.open_context(directory, database_url=database_url)
     running = server.start(ctx, listen, insecure=insecure, metrics_port=metrics_port, max_workers=workers)

@@ -178,10 +178,19 @@ def _view_for(session: Session, caller: Caller, assessment: Assessment, now: int
         require_scope(caller, view.organization_id)
         return view
     if caller.role is Role.OVERSIGHT:
-        appealed = session.execute(select(Appeal.id).where(Appeal.assessment_id == assessment.id)).first()
-        if appealed is None:
-            raise PermissionDeniedError("oversight sees the findings of assessments under appeal only")
+        _require_appeal(session, assessment)
     return _view(session, assessment, now, with_findings=True, with_reasons=True)
+
+
+def _require_appeal(session: Session, assessment: Assessment) -> None:
+    """Oversight reads an assessment's findings and reasons only once it is under appeal.
+
+    Raises:
+        PermissionDeniedError: no appeal was ever filed against it.
+    """
+    appealed = session.execute(select(Appeal.id).where(Appeal.assessment_id == assessment.id)).first()
+    if appealed is None:
+        raise PermissionDeniedError("oversight sees the findings of assessments under appeal only")
 
 
 def open_assessment(
@@ -467,6 +476,8 @@ def get_notice(ctx: RegistryContext, caller: Caller, assessment_id: str) -> Noti
         assessment = _get(session, assessment_id)
         if caller.role is Role.SECURITY_OFFICER:
             require_scope(caller, get_person(session, assessment.person_id).organization_id)
+        if caller.role is Role.OVERSIGHT:  # a notice carries the reasons: the same rule as the file
+            _require_appeal(session, assessment)
         notice = session.execute(
             select(Notice)
             .where(Notice.assessment_id == assessment.id)

@@ -19,9 +19,9 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from clearance.encoding import canonical_json
@@ -29,6 +29,15 @@ from clearance.errors import StorageError
 from registry.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
+
+# Built once: every audited transaction runs them.
+_LOCK_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_INSERT_EVENTS = insert(cast(Table, AuditEvent.__table__))
+_MOVE_HEAD = (
+    update(cast(Table, AuditHead.__table__))
+    .where(AuditHead.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 def event_hash(
@@ -71,41 +80,62 @@ def append(
     object_type: str,
     object_id: str,
     details: Mapping[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction.
+) -> int:
+    """Append one event to the chain inside the caller's transaction; returns its ``seq``.
 
     Call it last in a transaction: the head row stays locked until commit.
     """
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    return append_many(
+        session,
+        [(at, actor, action, object_type, object_id, details)],
+    )
+
+
+def append_many(
+    session: Session,
+    events: list[tuple[int, str, str, str, str, Mapping[str, Any] | None]],
+) -> int:
+    """Append several events, in order, under one lock of the head; returns the last ``seq``.
+
+    Each event is ``(at, actor, action, object_type, object_id, details)``.
+    """
+    session.flush()  # the change being audited goes first, then the lock is taken
+    connection = session.connection()
+    head = connection.execute(_LOCK_HEAD).one_or_none()
     if head is None:
         raise StorageError("audit log is not initialized; run: clearance registry migrate")
-    detail_text = canonical_json(dict(details or {})).decode()
-    seq = head.seq + 1
-    digest = event_hash(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        details=detail_text,
-        prev_hash=head.hash,
-    )
-    event = AuditEvent(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        details=detail_text,
-        prev_hash=head.hash,
-        hash=digest,
-    )
-    session.add(event)
-    head.seq, head.hash = seq, digest
-    session.flush()
-    return event
+    seq, previous = int(head.seq), str(head.hash)
+    rows = []
+    for at, actor, action, object_type, object_id, details in events:
+        seq += 1
+        detail_text = canonical_json(dict(details or {})).decode()
+        digest = event_hash(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            details=detail_text,
+            prev_hash=previous,
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "object_type": object_type,
+                "object_id": object_id,
+                "details": detail_text,
+                "prev_hash": previous,
+                "hash": digest,
+            }
+        )
+        previous = digest
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": previous})
+    return seq
 
 
 @dataclass(frozen=True)

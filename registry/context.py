@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from clearance.encoding import canonical_json
 from clearance.errors import ConflictError, InvalidArgumentError
+from registry.batching import WriteBatcher
 from registry.config import RegistryConfig
 from registry.db import Database
 from registry.keyring import KeyRing
@@ -60,9 +61,27 @@ class RegistryContext:
     clock: Clock = system_clock
     listeners: list[ChangeListener] = field(default_factory=list)
     counters: Counters = field(default_factory=Counters)
+    _writer: WriteBatcher | None = field(default=None, repr=False)
+    _writer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def now(self) -> int:
         return self.clock()
+
+    @property
+    def writer(self) -> WriteBatcher:
+        """The group-commit writer of this process (started on first use)."""
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = WriteBatcher(self.db)
+            return self._writer
+
+    def close(self) -> None:
+        """Stop the writer and release database connections."""
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        self.db.dispose()
 
     def changed(self) -> None:
         """Wake publication listeners (call after commit)."""

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     options: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        options.update(pool_size=32, max_overflow=32)
     else:
         options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
     options.update(kwargs)
@@ -79,7 +80,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Take the write lock at BEGIN: a read-then-write transaction can then
     # never fail to upgrade its lock halfway (SQLite's "database is locked").
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only transactions do not need it and run beside writers (WAL).
+    if connection.get_execution_options().get("clearance_readonly"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -98,8 +103,11 @@ class Database:
         return self.engine.dialect.name
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on any error.
+
+        ``readonly`` transactions must not write; on SQLite they do not take the
+        write lock, so they run beside a writer.
 
         Raises:
             StorageError: the database failed (SQLAlchemy errors are mapped here).
@@ -107,6 +115,8 @@ class Database:
         session = self._sessions()
         try:
             with session.begin():
+                if readonly:
+                    session.connection(execution_options={"clearance_readonly": True})
                 yield session
         except ClearanceError:
             raise
@@ -116,6 +126,26 @@ class Database:
             raise StorageError(f"database error: {_short(exc)}") from exc
         finally:
             session.close()
+
+    @contextlib.contextmanager
+    def connection(self, *, readonly: bool = False) -> Iterator[Connection]:
+        """A Core connection in one transaction, for hot paths that need no ORM.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        try:
+            with self.engine.connect() as connection:
+                if readonly:
+                    connection = connection.execution_options(clearance_readonly=True)
+                with connection.begin():
+                    yield connection
+        except ClearanceError:
+            raise
+        except OperationalError as exc:
+            raise StorageError(f"database unavailable or busy: {_short(exc)}") from exc
+        except (DBAPIError, SQLAlchemyError) as exc:
+            raise StorageError(f"database error: {_short(exc)}") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

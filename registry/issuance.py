@@ -21,8 +21,9 @@ import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +36,7 @@ from clearance.credentials import (
 from clearance.errors import InvalidArgumentError, NotFoundError, StorageError, WorkflowError
 from clearance.keys import PublicKey
 from registry import audit, statuslists
-from registry.assessments import issuable
+from registry.batching import AuditEvent
 from registry.context import (
     RegistryContext,
     find_idempotent,
@@ -45,9 +46,17 @@ from registry.context import (
     request_hash,
 )
 from registry.envelope import Sealed
-from registry.models import Assessment, Credential, Node, Organization, Person
+from registry.models import (
+    Assessment,
+    Credential,
+    CredentialLike,
+    CredentialRecord,
+    Node,
+    Organization,
+    Person,
+)
 from registry.organizations import parse_public_jwk
-from registry.people import unseal
+from registry.people import PersonalData
 from registry.policy import Caller
 
 _RETRIES = 5
@@ -62,7 +71,7 @@ class IssueRequest:
 
 @dataclass(frozen=True)
 class Issued:
-    credential: Credential
+    credential: CredentialLike
     sd_jwt: str
 
 
@@ -74,20 +83,22 @@ class _OpenList:
         self._row: tuple[int, str, int] | None = None
         self._issued_since_count = 0
 
-    def get(self, ctx: RegistryContext, session: Session) -> tuple[int, str, int]:
+    def get(self, ctx: RegistryContext) -> tuple[int, str, int]:
         with self._lock:
             if self._row is None or self._issued_since_count >= 10_000:
-                row = statuslists.open_list(
-                    session, ctx.config.status_list_uri, ctx.config.status_list_size, ctx.now()
-                )
-                statuslists.refresh_fill(session, row)
-                if row.allocated >= row.size * statuslists.MAX_FILL:
-                    row = statuslists.open_list(
-                        session, ctx.config.status_list_uri, ctx.config.status_list_size, ctx.now()
-                    )
-                self._row = (row.id, row.uri, row.size)
+                with ctx.db.transaction() as session:
+                    self._row = self._choose(ctx, session)
                 self._issued_since_count = 0
             return self._row
+
+    @staticmethod
+    def _choose(ctx: RegistryContext, session: Session) -> tuple[int, str, int]:
+        config = ctx.config
+        row = statuslists.open_list(session, config.status_list_uri, config.status_list_size, ctx.now())
+        statuslists.refresh_fill(session, row)
+        if row.allocated >= row.size * statuslists.MAX_FILL:
+            row = statuslists.open_list(session, config.status_list_uri, config.status_list_size, ctx.now())
+        return (row.id, row.uri, row.size)
 
     def count(self, n: int = 1) -> None:
         with self._lock:
@@ -105,80 +116,160 @@ def _open_list(ctx: RegistryContext) -> _OpenList:
     return _open_lists.setdefault(id(ctx), _OpenList())
 
 
-def _facility_covers(
-    ctx: RegistryContext, org: Organization, level: str, categories: list[str], now: int
-) -> None:
-    if not org.facility_active or (org.facility_valid_until or 0) <= now or org.facility_level is None:
-        raise WorkflowError(f"{org.name} holds no valid facility clearance")
+@dataclass(frozen=True)
+class _Inputs:
+    """What issuing from one assessment needs, read in one query."""
+
+    assessment_id: str
+    state: str
+    consent_at: int | None
+    withdrawn_at: int | None
+    valid_until: int | None
+    level: str
+    categories: str
+    person_id: str
+    subject: str
+    organization_id: str | None
+    personal_data: bytes
+    wrapped_key: bytes
+    kek_id: str
+    org_name: str | None
+    facility_active: bool | None
+    facility_level: str | None
+    facility_categories: str | None
+    facility_valid_until: int | None
+
+
+_COLUMNS = (
+    select(
+        Assessment.id,
+        Assessment.state,
+        Assessment.consent_at,
+        Assessment.withdrawn_at,
+        Assessment.valid_until,
+        Assessment.level,
+        Assessment.categories,
+        Person.id,
+        Person.subject,
+        Person.organization_id,
+        Person.personal_data,
+        Person.wrapped_key,
+        Person.kek_id,
+        Organization.name,
+        Organization.facility_active,
+        Organization.facility_level,
+        Organization.facility_categories,
+        Organization.facility_valid_until,
+    )
+    .join(Person, Person.id == Assessment.person_id)
+    .outerjoin(Organization, Organization.id == Person.organization_id)
+)
+_LOAD_INPUTS = _COLUMNS.where(Assessment.id.in_(bindparam("ids", expanding=True)))
+_LOAD_ONE = _COLUMNS.where(Assessment.id == bindparam("id"))
+"""Built once: issuance is the registry's hottest path."""
+
+_INSERT_CREDENTIAL = insert(cast(Table, Credential.__table__))
+
+
+def _insert(session: Session, issued: list[Issued]) -> None:
+    rows = []
+    for item in issued:
+        assert isinstance(item.credential, CredentialRecord)
+        rows.append(item.credential.row())
+    session.connection().execute(_INSERT_CREDENTIAL, rows)
+
+
+def _load_inputs(session: Session | Connection, assessment_ids: set[str]) -> dict[str, _Inputs]:
+    connection = session.connection() if isinstance(session, Session) else session
+    if len(assessment_ids) == 1:
+        (only,) = assessment_ids
+        rows = connection.execute(_LOAD_ONE, {"id": only}).all()
+    else:
+        rows = connection.execute(_LOAD_INPUTS, {"ids": list(assessment_ids)}).all()
+    return {row[0]: _Inputs(*row) for row in rows}  # type: ignore[call-arg]
+
+
+def _check_inputs(ctx: RegistryContext, inputs: _Inputs | None, assessment_id: str, now: int) -> _Inputs:
+    """Raises NotFoundError or WorkflowError unless a credential may be issued from ``inputs``."""
+    if inputs is None:
+        raise NotFoundError(f"assessment {assessment_id!r} not found")
+    if inputs.consent_at is None or inputs.withdrawn_at is not None:
+        raise WorkflowError("no credential without the person's consent")
+    if inputs.state != "favorable" or inputs.valid_until is None:
+        raise WorkflowError(f"assessment {inputs.assessment_id} is {inputs.state}, not favorable")
+    if inputs.valid_until <= now:
+        raise WorkflowError("the assessment has expired; a reassessment is needed")
+    if inputs.organization_id is None or inputs.org_name is None:
+        raise WorkflowError("the person is not affiliated with an organization")
+    name = inputs.org_name
+    if (
+        not inputs.facility_active
+        or (inputs.facility_valid_until or 0) <= now
+        or inputs.facility_level is None
+    ):
+        raise WorkflowError(f"{name} holds no valid facility clearance")
     levels = ctx.config.levels
-    if levels.index(level) > levels.index(org.facility_level):
-        raise WorkflowError(f"{org.name}'s facility clearance ({org.facility_level}) is below {level}")
-    missing = sorted(set(categories) - set(loads_list(org.facility_categories)))
+    if levels.index(inputs.level) > levels.index(inputs.facility_level):
+        raise WorkflowError(f"{name}'s facility clearance ({inputs.facility_level}) is below {inputs.level}")
+    missing = sorted(set(loads_list(inputs.categories)) - set(loads_list(inputs.facility_categories)))
     if missing:
-        raise WorkflowError(f"{org.name}'s facility clearance does not cover {missing}")
+        raise WorkflowError(f"{name}'s facility clearance does not cover {missing}")
+    return inputs
 
 
-def _personal_claims(ctx: RegistryContext, person: Person, org: Organization) -> dict[str, str]:
-    data = unseal(ctx, person)
+def _personal_claims(ctx: RegistryContext, inputs: _Inputs) -> dict[str, str]:
+    data = PersonalData.from_bytes(
+        ctx.keys.kek.open(inputs.person_id, Sealed(inputs.personal_data, inputs.wrapped_key, inputs.kek_id))
+    )
     return {
         "given_name": data.given_name,
         "family_name": data.family_name,
         "birthdate": data.birthdate,
         "nationality": data.nationality,
-        "employer": org.name,
+        "employer": inputs.org_name or "",
     }
 
 
 def _build_personnel(
     ctx: RegistryContext,
-    session: Session,
-    request: IssueRequest,
+    inputs: _Inputs,
     holder: PublicKey,
     list_row: tuple[int, str, int],
     index: int,
     now: int,
     *,
-    assessment: Assessment | None = None,
-    person: Person | None = None,
-    org: Organization | None = None,
+    keep_copy: bool,
+    personal: dict[str, str] | None = None,
 ) -> Issued:
-    assessment = assessment or issuable(session, request.assessment_id, now)
-    person = person or session.get(Person, assessment.person_id)
-    if person is None or person.organization_id is None:
-        raise WorkflowError("the person is not affiliated with an organization")
-    org = org or session.get(Organization, person.organization_id)
-    if org is None:
-        raise NotFoundError(f"organization {person.organization_id!r} not found")
-    categories = loads_list(assessment.categories)
-    _facility_covers(ctx, org, assessment.level, categories, now)
-    assert assessment.valid_until is not None
-    expires = min(now + ctx.config.credential_lifetime, assessment.valid_until)
+    assert inputs.valid_until is not None
+    assert inputs.organization_id is not None
+    categories = loads_list(inputs.categories)
+    expires = min(now + ctx.config.credential_lifetime, inputs.valid_until)
     key = ctx.keys.issuing_key
     list_id, uri, _size = list_row
     credential_id = new_id("crd")
     issued = issue_personnel_credential(
         key,
         issuer=ctx.config.issuer,
-        subject=person.subject,
+        subject=inputs.subject,
         holder=holder,
-        clearance=ClearanceClaim(ctx.config.jurisdiction, assessment.level, tuple(categories)),
+        clearance=ClearanceClaim(ctx.config.jurisdiction, inputs.level, tuple(categories)),
         status=StatusReference(uri, index),
         issued_at=now,
         expires_at=expires,
-        personal=_personal_claims(ctx, person, org),
+        personal=personal if personal is not None else _personal_claims(ctx, inputs),
     )
     sd_jwt = issued.serialize()
-    sealed = ctx.keys.kek.seal(credential_id, sd_jwt.encode())
-    credential = Credential(
+    credential = CredentialRecord(
         id=credential_id,
         kind="personnel",
-        person_id=person.id,
-        organization_id=org.id,
-        assessment_id=assessment.id,
+        person_id=inputs.person_id,
+        organization_id=inputs.organization_id,
+        assessment_id=inputs.assessment_id,
         node_id=None,
         jurisdiction=ctx.config.jurisdiction,
-        level=assessment.level,
-        categories=assessment.categories,
+        level=inputs.level,
+        categories=inputs.categories,
         state="valid",
         state_reason=None,
         status_list_id=list_id,
@@ -188,12 +279,14 @@ def _build_personnel(
         holder_thumbprint=holder.thumbprint,
         issuing_kid=key.kid,
         suspended_by=None,
-        sealed_sd_jwt=sealed.to_blob(),
+        # A copy is kept (sealed: it carries personal claims) only to answer a
+        # repeated request with the same idempotency key.
+        sealed_sd_jwt=ctx.keys.kek.seal(credential_id, sd_jwt.encode()).to_blob() if keep_copy else None,
     )
     return Issued(credential, sd_jwt)
 
 
-def _sealed_copy(ctx: RegistryContext, credential: Credential) -> str:
+def _sealed_copy(ctx: RegistryContext, credential: CredentialLike) -> str:
     if credential.sealed_sd_jwt is None:
         raise StorageError(f"credential {credential.id} has no stored copy")
     return ctx.keys.kek.open(credential.id, Sealed.from_blob(credential.sealed_sd_jwt)).decode()
@@ -201,6 +294,10 @@ def _sealed_copy(ctx: RegistryContext, credential: Credential) -> str:
 
 def issue_credential(ctx: RegistryContext, caller: Caller, request: IssueRequest) -> Issued:
     """Issue one personnel credential (idempotent per caller and key).
+
+    The checks and the signing happen first, outside any write transaction;
+    the write itself (checks repeated, row, idempotency record, audit event)
+    goes through the group-commit writer (:mod:`registry.batching`).
 
     Raises:
         InvalidArgumentError: a bad holder key.
@@ -215,51 +312,76 @@ def issue_credential(ctx: RegistryContext, caller: Caller, request: IssueRequest
     lists = _open_list(ctx)
     for attempt in range(_RETRIES):
         now = ctx.now()
+        with ctx.db.transaction() as session:
+            list_row = lists.get(ctx)
+        with ctx.db.transaction(readonly=True) as session:
+            earlier = find_idempotent(
+                session, caller, request.idempotency_key, "issue_credential", fingerprint
+            )
+            if earlier is not None:
+                return _earlier(ctx, session, earlier)
+            inputs = _check_inputs(
+                ctx,
+                _load_inputs(session, {request.assessment_id}).get(request.assessment_id),
+                request.assessment_id,
+                now,
+            )
+        index = secrets.randbelow(list_row[2])
+        issued = _build_personnel(
+            ctx, inputs, holder, list_row, index, now, keep_copy=bool(request.idempotency_key)
+        )
+
+        def write(
+            session: Session, issued: Issued = issued, index: int = index, now: int = now
+        ) -> tuple[Issued, list[AuditEvent]]:
+            # Checked again inside the write: the assessment may have changed since.
+            _check_inputs(
+                ctx,
+                _load_inputs(session, {request.assessment_id}).get(request.assessment_id),
+                request.assessment_id,
+                now,
+            )
+            _insert(session, [issued])  # a status index taken meanwhile fails here (unique constraint)
+            remember_idempotent(
+                session,
+                caller,
+                request.idempotency_key,
+                "issue_credential",
+                fingerprint,
+                issued.credential.id,
+                now,
+            )
+            event: AuditEvent = (
+                now,
+                caller.label,
+                "credential.issue",
+                "credential",
+                issued.credential.id,
+                {
+                    "assessment_id": request.assessment_id,
+                    "status": [issued.credential.status_list_id, index],
+                    "personal_data_read": "to fill the credential's disclosable claims",
+                },
+            )
+            return issued, [event]
+
         try:
-            with ctx.db.transaction() as session:
-                earlier = find_idempotent(
-                    session, caller, request.idempotency_key, "issue_credential", fingerprint
-                )
-                if earlier is not None:
-                    credential = session.get(Credential, earlier)
-                    if credential is None:
-                        raise StorageError(f"idempotency record points at missing credential {earlier}")
-                    return Issued(credential, _sealed_copy(ctx, credential))
-                list_row = lists.get(ctx, session)
-                index = secrets.randbelow(list_row[2])
-                issued = _build_personnel(ctx, session, request, holder, list_row, index, now)
-                session.add(issued.credential)
-                session.flush()  # a taken index fails here, before the audit lock
-                remember_idempotent(
-                    session,
-                    caller,
-                    request.idempotency_key,
-                    "issue_credential",
-                    fingerprint,
-                    issued.credential.id,
-                    now,
-                )
-                audit.append(
-                    session,
-                    at=now,
-                    actor=caller.label,
-                    action="credential.issue",
-                    object_type="credential",
-                    object_id=issued.credential.id,
-                    details={
-                        "assessment_id": request.assessment_id,
-                        "status": [list_row[0], index],
-                        "personal_data_read": "to fill the credential's disclosable claims",
-                    },
-                )
-            lists.count()
-            ctx.counters.add("credential.issue")
-            return issued
+            result: Issued = ctx.writer.submit(write)
         except StorageError as exc:
             if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
                 raise
-            # A taken status index, or a concurrent request with the same idempotency key: retry.
+            continue  # a taken index or a concurrent request with the same idempotency key: retry
+        lists.count()
+        ctx.counters.add("credential.issue")
+        return result
     raise StorageError("could not allocate a status index")  # pragma: no cover
+
+
+def _earlier(ctx: RegistryContext, session: Session, credential_id: str) -> Issued:
+    credential = session.get(Credential, credential_id)
+    if credential is None:
+        raise StorageError(f"idempotency record points at missing credential {credential_id}")
+    return Issued(credential, _sealed_copy(ctx, credential))
 
 
 def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueRequest]) -> list[Issued]:
@@ -278,60 +400,36 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
     for attempt in range(_RETRIES):
         now = ctx.now()
         try:
+            list_row = lists.get(ctx)  # before the transaction: it may open one of its own
             with ctx.db.transaction() as session:
-                list_row = lists.get(ctx, session)
-                assessments = {
-                    a.id: a
-                    for a in session.execute(
-                        select(Assessment).where(Assessment.id.in_({r.assessment_id for r in requests}))
-                    ).scalars()
-                }
-                people = {
-                    p.id: p
-                    for p in session.execute(
-                        select(Person).where(Person.id.in_({a.person_id for a in assessments.values()}))
-                    ).scalars()
-                }
-                orgs = {
-                    o.id: o
-                    for o in session.execute(
-                        select(Organization).where(
-                            Organization.id.in_(
-                                {p.organization_id for p in people.values() if p.organization_id}
-                            )
-                        )
-                    ).scalars()
-                }
+                loaded = _load_inputs(session, {r.assessment_id for r in requests})
                 indices = _distinct_free_indices(session, list_row, len(requests))
+                personal: dict[str, dict[str, str]] = {}
                 out: list[Issued] = []
                 for position, (request, holder, index) in enumerate(
                     zip(requests, holders, indices, strict=True)
                 ):
-                    assessment = assessments.get(request.assessment_id)
                     try:
-                        if assessment is None:
-                            raise NotFoundError(f"assessment {request.assessment_id!r} not found")
-                        _check_issuable(assessment, now)
-                        person = people[assessment.person_id]
-                        org = orgs.get(person.organization_id or "")
-                        out.append(
-                            _build_personnel(
-                                ctx,
-                                session,
-                                request,
-                                holder,
-                                list_row,
-                                index,
-                                now,
-                                assessment=assessment,
-                                person=person,
-                                org=org,
-                            )
+                        inputs = _check_inputs(
+                            ctx, loaded.get(request.assessment_id), request.assessment_id, now
                         )
                     except (WorkflowError, NotFoundError) as exc:
                         raise type(exc)(f"requests[{position}]: {exc}") from exc
-                session.add_all([issued.credential for issued in out])
-                session.flush()
+                    if inputs.person_id not in personal:
+                        personal[inputs.person_id] = _personal_claims(ctx, inputs)
+                    out.append(
+                        _build_personnel(
+                            ctx,
+                            inputs,
+                            holder,
+                            list_row,
+                            index,
+                            now,
+                            keep_copy=bool(request.idempotency_key),
+                            personal=personal[inputs.person_id],
+                        )
+                    )
+                _insert(session, out)
                 audit.append(
                     session,
                     at=now,
@@ -352,16 +450,6 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
             if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
                 raise
     raise StorageError("could not allocate status indices")  # pragma: no cover
-
-
-def _check_issuable(assessment: Assessment, now: int) -> None:
-    from registry.assessments import State, effective_state
-
-    if assessment.consent_at is None or assessment.withdrawn_at is not None:
-        raise WorkflowError("no credential without the person's consent")
-    state = effective_state(assessment, now)
-    if state not in (State.FAVORABLE, State.REASSESSMENT_DUE):
-        raise WorkflowError(f"assessment {assessment.id} is {state.value}, not favorable")
 
 
 def _distinct_free_indices(session: Session, list_row: tuple[int, str, int], count: int) -> list[int]:
@@ -392,6 +480,7 @@ def issue_facility(
     lists = _open_list(ctx)
     for attempt in range(_RETRIES):
         now = ctx.now()
+        list_row = lists.get(ctx)  # before the transaction: it may open one of its own
         try:
             with ctx.db.transaction() as session:
                 earlier = find_idempotent(session, caller, idempotency_key, "issue_facility", fingerprint)
@@ -399,8 +488,8 @@ def issue_facility(
                     credential = session.get(Credential, earlier)
                     assert credential is not None
                     return Issued(credential, _sealed_copy(ctx, credential))
-                issued = _build_facility(ctx, session, organization_id, node_id, lists.get(ctx, session), now)
-                session.add(issued.credential)
+                issued = _build_facility(ctx, session, organization_id, node_id, list_row, now)
+                _insert(session, [issued])
                 session.flush()
                 remember_idempotent(
                     session, caller, idempotency_key, "issue_facility", fingerprint, issued.credential.id, now
@@ -457,7 +546,7 @@ def _build_facility(
     )
     sd_jwt = issued.serialize()
     sealed = ctx.keys.kek.seal(credential_id, sd_jwt.encode())
-    credential = Credential(
+    credential = CredentialRecord(
         id=credential_id,
         kind="facility",
         person_id=None,
@@ -468,12 +557,14 @@ def _build_facility(
         level=org.facility_level,
         categories=org.facility_categories or "[]",
         state="valid",
+        state_reason=None,
         status_list_id=list_id,
         status_index=index,
         issued_at=now,
         expires_at=expires,
         holder_thumbprint=node.key_thumbprint,
         issuing_kid=key.kid,
+        suspended_by=None,
         sealed_sd_jwt=sealed.to_blob(),
     )
     return Issued(credential, sd_jwt)

@@ -20,7 +20,7 @@ from clearance.errors import InvalidArgumentError, NotFoundError, WorkflowError
 from clearance.statuslist import Status
 from registry import audit, statuslists
 from registry.context import RegistryContext, require_text
-from registry.models import Assessment, Credential, Organization, Person
+from registry.models import Assessment, Credential, CredentialLike, Organization, Person
 from registry.policy import Caller, require_scope
 
 
@@ -38,7 +38,7 @@ _STATUS = {
 }
 
 
-def effective_state(credential: Credential, now: int) -> CredentialState:
+def effective_state(credential: CredentialLike, now: int) -> CredentialState:
     state = CredentialState(credential.state)
     if state is CredentialState.VALID and credential.expires_at <= now:
         return CredentialState.EXPIRED
@@ -263,6 +263,6 @@ def list_credentials(
         return list(session.execute(query.limit(limit).offset(offset)).scalars().all())
 
 
-def categories_of(credential: Credential) -> list[str]:
+def categories_of(credential: CredentialLike) -> list[str]:
     value = json.loads(credential.categories)
     return [str(v) for v in value]

@@ -11,6 +11,8 @@ Times are integer seconds since the epoch (UTC).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -215,6 +217,38 @@ class Credential(Base):
         String(32)
     )  # what suspended it: staff, consent, affiliation, facility
     sealed_sd_jwt: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted: it carries disclosures
+
+
+@dataclass(slots=True)
+class CredentialRecord:
+    """A credential row as plain data: what issuance builds and inserts without ORM overhead."""
+
+    id: str
+    kind: str
+    person_id: str | None
+    organization_id: str | None
+    assessment_id: str | None
+    node_id: str | None
+    jurisdiction: str
+    level: str
+    categories: str
+    state: str
+    state_reason: str | None
+    status_list_id: int
+    status_index: int
+    issued_at: int
+    expires_at: int
+    holder_thumbprint: str
+    issuing_kid: str
+    suspended_by: str | None
+    sealed_sd_jwt: bytes | None
+
+    def row(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(CredentialRecord))
+CredentialLike = Credential | CredentialRecord
 
 
 class TrustBundleRow(Base):

@@ -117,8 +117,13 @@ def open_context(
 
         config = replace(config, database_url=database_url)
     db = Database.connect(config.database_url)
-    schema.check_current(db.engine)
-    return RegistryContext(config=config, db=db, keys=KeyRing.load(config.keys_dir), clock=clock)
+    try:
+        schema.check_current(db.engine)
+        keys = KeyRing.load(config.keys_dir)
+    except BaseException:
+        db.dispose()  # a refused start leaves no connection open behind it
+        raise
+    return RegistryContext(config=config, db=db, keys=keys, clock=clock)
 
 
 def start(

@@ -33,7 +33,7 @@ from registry import (
 from registry.auth import caller
 from registry.context import RegistryContext, loads_list
 from registry.lifecycle import CredentialState
-from registry.models import Credential, Node, Organization, Person, Staff, StatusListRow
+from registry.models import CredentialLike, Node, Organization, Person, Staff, StatusListRow
 from registry.policy import SYSTEM, Role, require_scope
 
 # -- conversions ---------------------------------------------------------------
@@ -250,7 +250,7 @@ def appeal_pb(view: assessments.AppealView) -> pb.Appeal:
     )
 
 
-def credential_pb(credential: Credential, uri: str, now: int) -> pb.CredentialRecord:
+def credential_pb(credential: CredentialLike, uri: str, now: int) -> pb.CredentialRecord:
     return pb.CredentialRecord(
         id=credential.id,
         person_id=credential.person_id or "",
@@ -283,7 +283,7 @@ class _Base:
         self.ctx = ctx
         self._uris: dict[int, str] = {}
 
-    def credential_message(self, credential: Credential) -> pb.CredentialRecord:
+    def credential_message(self, credential: CredentialLike) -> pb.CredentialRecord:
         uri = self._uris.get(credential.status_list_id)
         if uri is None:
             with self.ctx.db.transaction() as session:
