@@ -60,3 +60,84 @@ def _render(figures: dict[str, Any]) -> str:
         ("rounds", f"{figures['rounds']} ({figures['presentations_verified']:,} presentations verified)"),
     ]
     return output.table(rows)
+
+
+@bench.command("registry")
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="PostgreSQL URL (a scratch schema is used); default: embedded SQLite.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1),
+    default=10.0,
+    show_default=True,
+    help="Single-issuance run length.",
+)
+@click.option(
+    "--bulk",
+    "bulk_total",
+    type=click.IntRange(min=1000),
+    default=20_000,
+    show_default=True,
+    help="Credentials to bulk-issue.",
+)
+@click.option(
+    "--list-entries",
+    type=click.IntRange(min=131_072),
+    default=10_000_000,
+    show_default=True,
+    help="Status list size to republish.",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON object instead of text.")
+def registry_bench(
+    database_url: str | None, seconds: float, bulk_total: int, list_entries: int, json_output: bool
+) -> None:
+    """Issuance through the gRPC API (single and bulk) and republishing a 10M-entry status list.
+
+    The registry runs as its own process on loopback; setup is not timed.
+    """
+    from cli.bench_registry import run_registry_benchmark
+
+    with output.progress("benchmarking the registry"):
+        result = run_registry_benchmark(
+            database_url=database_url, seconds=seconds, bulk_total=bulk_total, list_entries=list_entries
+        )
+    output.emit(result.to_json(), json_output=json_output, human=_render_registry)
+
+
+def _render_registry(figures: dict[str, Any]) -> str:
+    targets = figures["targets"]
+
+    def verdict(name: str, higher_is_better: bool) -> str:
+        ok = figures[name] >= targets[name] if higher_is_better else figures[name] <= targets[name]
+        return output.status_word("met" if ok else "not met", ok)
+
+    rows = [
+        ("database", figures["database"]),
+        (
+            "single issuance",
+            f"{figures['single_issuance_per_second']:,.0f}/s (target 1,000: {verdict('single_issuance_per_second', True)})",
+        ),
+        (
+            "single issuance latency",
+            f"p50 {figures['single_issuance_p50_ms']} ms, p99 {figures['single_issuance_p99_ms']} ms "
+            f"(target p99 50 ms: {verdict('single_issuance_p99_ms', False)})",
+        ),
+        (
+            "bulk issuance",
+            f"{figures['bulk_issuance_per_second']:,.0f}/s (target 10,000: {verdict('bulk_issuance_per_second', True)})",
+        ),
+        (
+            "status list republish",
+            f"{figures['status_list_entries']:,} entries, {figures['status_list_revoked']:,} revoked: "
+            f"{figures['status_list_republish_ms']} ms (target 200: {verdict('status_list_republish_ms', False)})",
+        ),
+        (
+            "status list size",
+            f"{figures['status_list_bytes']:,} bytes compressed (target 250,000: {verdict('status_list_bytes', False)}); "
+            f"{figures['status_list_token_bytes']:,} bytes as a signed token",
+        ),
+    ]
+    return output.table(rows)
