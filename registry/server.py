@@ -209,7 +209,8 @@ def start(
 
 def _add_federation(ctx: RegistryContext, server: grpc.Server) -> None:
     try:
-        from registry.federation import FederationServicer, start_partner_sync  # type: ignore[import-not-found]
+        from registry.partners import start_partner_sync
+        from registry.servicers import FederationServicer
     except ImportError:  # pragma: no cover - federation ships with the registry
         return
     registry_pb2_grpc.add_FederationServiceServicer_to_server(FederationServicer(ctx), server)

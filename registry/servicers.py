@@ -7,7 +7,6 @@ the caller comes from the auth interceptor (:func:`registry.auth.caller`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from clearance.errors import ClearanceError, InvalidArgumentError, NotFoundError, WorkflowError
+from clearance.agreement import Agreement
+from clearance.errors import ClearanceError, InvalidArgumentError
 from clearance.keys import jwks
 from clearance.rpc import handler, status_code
 from clearance.v1 import common_pb2 as common
@@ -23,6 +23,7 @@ from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
 from registry import (
     assessments,
+    federation,
     issuance,
     lifecycle,
     organizations,
@@ -33,8 +34,8 @@ from registry import (
 from registry.auth import caller
 from registry.context import RegistryContext, loads_list
 from registry.lifecycle import CredentialState
-from registry.models import CredentialLike, Node, Organization, Person, Staff, StatusListRow
-from registry.policy import SYSTEM, Role, require_scope
+from registry.models import AgreementRow, CredentialLike, Node, Organization, Person, Staff, StatusListRow
+from registry.policy import Role, require_scope
 
 # -- conversions ---------------------------------------------------------------
 
@@ -766,16 +767,11 @@ class EnrollmentServicer(_Base, rpc.EnrollmentServiceServicer):
     def EnrollNode(
         self, request: pb.EnrollNodeRequest, context: grpc.ServicerContext
     ) -> pb.EnrollNodeResponse:
-        node = organizations.enroll_node(
+        # One transaction: a failure leaves the token unused. Enrollment stands even when
+        # the organization is not cleared yet; its facility credential is issued once it is.
+        node, facility = issuance.enroll_node(
             self.ctx, token=request.token, name=request.name, public_jwk=request.public_jwk
         )
-        facility = ""
-        # Enrollment stands even when the organization is not cleared yet; its
-        # facility credential is issued once it is.
-        with contextlib.suppress(WorkflowError, NotFoundError):
-            facility = issuance.issue_facility(
-                self.ctx, SYSTEM, organization_id=node.organization_id, node_id=node.id
-            ).sd_jwt
         bundle = publication.bundle_token(self.ctx)
         root = self.ctx.keys.root
         root_jwk = json.dumps(root.public.jwk) if root else _root_from_bundle(self.ctx)
@@ -832,3 +828,88 @@ class AuditServicer(_Base, rpc.AuditServiceServicer):
         self, request: pb.GetStatisticsRequest, context: grpc.ServicerContext
     ) -> pb.GetStatisticsResponse:
         return pb.GetStatisticsResponse(counts=statistics.counts(self.ctx))
+
+
+_AGREEMENT_STATES = {
+    federation.IN_FORCE: common.AGREEMENT_STATE_IN_FORCE,
+    federation.TERMINATED: common.AGREEMENT_STATE_TERMINATED,
+}
+_VISIT_KINDS = {
+    pb.VISIT_KIND_ONE_TIME: "one_time",
+    pb.VISIT_KIND_RECURRING: "recurring",
+    pb.VISIT_KIND_EMERGENCY: "emergency",
+}
+
+
+def _agreement_pb(row: AgreementRow, now: int) -> pb.AgreementRecord:
+    state = _AGREEMENT_STATES.get(row.state, common.AGREEMENT_STATE_UNSPECIFIED)
+    if row.state == federation.IN_FORCE:
+        try:
+            if Agreement.parse(json.loads(row.document)).expires_at <= now:
+                state = common.AGREEMENT_STATE_EXPIRED
+        except (ValueError, ClearanceError):
+            pass
+    record = pb.AgreementRecord(
+        id=row.id,
+        partner_jurisdiction=row.partner_jurisdiction,
+        partner_endpoint=row.partner_endpoint,
+        state=state,
+        document=row.document,
+        partner_problem=row.problem or "",
+    )
+    if row.last_sync:
+        record.last_partner_sync.seconds = row.last_sync
+    return record
+
+
+class FederationServicer(_Base, rpc.FederationServiceServicer):
+    @handler
+    def ImportAgreement(
+        self, request: pb.ImportAgreementRequest, context: grpc.ServicerContext
+    ) -> pb.ImportAgreementResponse:
+        row = federation.import_agreement(
+            self.ctx,
+            caller(),
+            document=request.document,
+            partner_endpoint=request.partner_endpoint,
+            partner_ca_pem=request.partner_ca_pem,
+        )
+        return pb.ImportAgreementResponse(agreement=_agreement_pb(row, self.ctx.now()))
+
+    @handler
+    def ListAgreements(
+        self, request: pb.ListAgreementsRequest, context: grpc.ServicerContext
+    ) -> pb.ListAgreementsResponse:
+        now = self.ctx.now()
+        return pb.ListAgreementsResponse(
+            agreements=[_agreement_pb(r, now) for r in federation.list_agreements(self.ctx)]
+        )
+
+    @handler
+    def TerminateAgreement(
+        self, request: pb.TerminateAgreementRequest, context: grpc.ServicerContext
+    ) -> pb.TerminateAgreementResponse:
+        row = federation.terminate_agreement(
+            self.ctx, caller(), agreement_id=request.id, reason=request.reason
+        )
+        return pb.TerminateAgreementResponse(agreement=_agreement_pb(row, self.ctx.now()))
+
+    @handler
+    def IssueVisitAssurance(
+        self, request: pb.IssueVisitAssuranceRequest, context: grpc.ServicerContext
+    ) -> pb.IssueVisitAssuranceResponse:
+        kind = _VISIT_KINDS.get(request.kind)
+        if kind is None:
+            raise InvalidArgumentError("kind", "is missing or not a known value")
+        token = federation.issue_visit(
+            self.ctx,
+            caller(),
+            credential_id=request.credential_id,
+            host_jurisdiction=request.host_jurisdiction,
+            host_organization=request.host_organization,
+            programme=request.programme,
+            kind=kind,
+            not_before=request.not_before.seconds,
+            not_after=request.not_after.seconds or (self.ctx.now() + 30 * 86400),
+        )
+        return pb.IssueVisitAssuranceResponse(assurance=token)
