@@ -263,7 +263,9 @@ def _holder_jwks(count: int) -> list[str]:
     return [keys[i % len(keys)] for i in range(count)]
 
 
-def _single(connect: Callable[[], Any], assessment_ids: list[str], seconds: float) -> tuple[int, float, list[float]]:
+def _single(
+    connect: Callable[[], Any], assessment_ids: list[str], seconds: float
+) -> tuple[int, float, list[float]]:
     from clearance.v1 import registry_pb2 as pb
     from clearance.v1 import registry_pb2_grpc as rpc
 

@@ -185,7 +185,17 @@ def serve(
 
         if listen.endswith(":0"):
             raise click.BadParameter("replicas share one port: give it explicitly", param_hint="--listen")
-        child = [sys.executable, "-m", "cli.main", "registry", "serve", "--dir", str(directory), "--listen", listen]
+        child = [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "registry",
+            "serve",
+            "--dir",
+            str(directory),
+            "--listen",
+            listen,
+        ]
         child += ["--workers", str(workers)] + (["--insecure"] if insecure else [])
         child += ["--database-url", database_url] if database_url else []
         sys.exit(run_replicas(child, processes, metrics_port=metrics_port))

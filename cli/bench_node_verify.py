@@ -1,0 +1,172 @@
+"""``clearance bench node-verify``: presentations verified per second through a node's local API.
+
+A node's local API (``NodeService.Verify``, the real servicer, gatekeeper and
+token check) runs in a child process over the trust material of
+:mod:`cli.bench_verify`; this process is the organization's system calling
+it over loopback gRPC with batches of :data:`BATCH` presentations, each
+bound to a nonce the node issued (``Challenge``, not timed). The baseline is
+the same as ``bench verify``'s: the two Ed25519 signature checks each
+presentation needs, called straight on pyca/cryptography, measured here in
+rounds interleaved with the API's.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BATCH = 100
+TARGET_RATIO = 0.8
+
+
+@dataclass(frozen=True)
+class NodeVerifyResult:
+    presentations_per_second: float
+    raw_signature_pairs_per_second: float
+    ratio: float
+    rounds: int
+    batch: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "presentations_per_second": round(self.presentations_per_second, 1),
+            "raw_signature_pairs_per_second": round(self.raw_signature_pairs_per_second, 1),
+            "ratio_to_raw": round(self.ratio, 3),
+            "target_ratio": TARGET_RATIO,
+            "target_met": self.ratio >= TARGET_RATIO,
+            "rounds": self.rounds,
+            "batch": self.batch,
+        }
+
+
+def _serve(connection: Any) -> None:
+    """Child process: a node's local API over in-memory trust material, until told to stop."""
+    from cli.bench_verify import _AUDIENCE, _World
+    from node.decision_log import DecisionLog
+    from node.facility import FacilityIdentity
+    from node.gatekeeper import Gatekeeper
+    from node.server import start_local_api
+    from node.servicers import NodeServicer
+    from node.state import TrustedState
+    from node.status import NodeStatus
+
+    now = int(time.time())
+    world = _World(now)
+    state = TrustedState(world.trust)
+    with tempfile.TemporaryDirectory(prefix="clearance-bench-node-") as scratch:
+        decisions = DecisionLog(Path(scratch) / "decisions.sqlite3")
+        identity = FacilityIdentity(
+            key=world.holder,
+            credential=None,
+            audience=_AUDIENCE,
+            trust=lambda: state.current,
+            nonces=world.nonces,
+            policy=world.policy,
+            clock=lambda: now,
+        )
+        gatekeeper = Gatekeeper(
+            state,
+            audience=_AUDIENCE,
+            nonces=world.nonces,
+            nonce_ttl=3600,
+            policy=world.policy,
+            clock=lambda: now,
+            facility=identity,
+            decisions=decisions,
+        )
+        token = secrets.token_urlsafe(32)
+        server = start_local_api(
+            NodeServicer(gatekeeper, lambda: NodeStatus(None, [], [], None, False, [])), "127.0.0.1:0", token
+        )
+        connection.send(
+            (server.address, token, world.credential, world.holder.private_jwk(), world.issuer_key.jwk, now)
+        )
+        connection.recv()
+        server.stop(1.0)
+        decisions.close()
+
+
+def run_node_verify_benchmark(seconds: float = 10.0) -> NodeVerifyResult:
+    """Measure for about ``seconds``; return the API rate, the raw rate and their ratio (medians of rounds)."""
+    import multiprocessing
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from clearance.encoding import b64url_decode
+    from clearance.keys import PublicKey, SigningKey
+    from clearance.sdjwt import present, split
+    from node.client import NodeClient
+
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_serve, args=(child,), daemon=True)
+    process.start()
+    try:
+        if not parent.poll(60):
+            raise TimeoutError("the node did not start")
+        address, token, credential, holder_jwk, issuer_jwk, now = parent.recv()
+        holder = SigningKey.from_private_jwk(holder_jwk)
+        issuer_raw = PublicKey.from_jwk(issuer_jwk)._key
+        holder_raw = holder.public._key
+        assert isinstance(issuer_raw, Ed25519PublicKey)
+        assert isinstance(holder_raw, Ed25519PublicKey)
+        client = NodeClient(address, token)
+        audience = client.challenge().audience
+        api_rates: list[float] = []
+        raw_rates: list[float] = []
+        deadline = time.perf_counter() + seconds
+        try:
+            while time.perf_counter() < deadline or len(api_rates) < 3:
+                batch = [
+                    present(
+                        credential,
+                        holder,
+                        disclose=("given_name", "family_name"),
+                        audience=audience,
+                        nonce=client.challenge().nonce,
+                        issued_at=now,
+                    )
+                    for _ in range(BATCH)
+                ]
+                raw = []
+                for presentation in batch:
+                    parts = split(presentation)
+                    assert parts.key_binding is not None
+                    h, p, s = parts.jwt.split(".")
+                    kh, kp, ks = parts.key_binding.split(".")
+                    raw.append(
+                        (f"{h}.{p}".encode(), b64url_decode(s), f"{kh}.{kp}".encode(), b64url_decode(ks))
+                    )
+                started = time.perf_counter()
+                for message, signature, kb_message, kb_signature in raw:
+                    issuer_raw.verify(signature, message)
+                    holder_raw.verify(kb_signature, kb_message)
+                raw_rates.append(len(raw) / (time.perf_counter() - started))
+                started = time.perf_counter()
+                results = client.verify(batch)
+                api_rates.append(len(batch) / (time.perf_counter() - started))
+                if not all(r.valid for r in results):
+                    failed = next(r for r in results if not r.valid)
+                    raise RuntimeError(
+                        f"a benchmark presentation was refused: {failed.reason}: {failed.detail}"
+                    )
+        finally:
+            client.close()
+    finally:
+        parent.send("stop")
+        process.join(timeout=15)
+        if process.is_alive():
+            process.kill()
+    ratios = [a / r for a, r in zip(api_rates, raw_rates, strict=True)]
+    return NodeVerifyResult(
+        presentations_per_second=statistics.median(api_rates),
+        raw_signature_pairs_per_second=statistics.median(raw_rates),
+        ratio=statistics.median(ratios),
+        rounds=len(api_rates),
+        batch=BATCH,
+    )

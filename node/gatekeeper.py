@@ -1,0 +1,191 @@
+"""The node's decisions, as its APIs offer them: challenge, verify, authorize (logged).
+
+:class:`Gatekeeper` is what both the local API and the peer API call. It
+holds no trust logic of its own: verification is
+:func:`~clearance.verify.verify_presentation` against the current snapshot of
+the trust store (:class:`~node.state.TrustedState`), the sharing rule is
+:func:`node.decisions.decide`, and every authorization, allowed or denied,
+goes to the :class:`~node.decision_log.DecisionLog` before it is returned. The
+node never calls the registry here: what it has not synced it does not trust.
+
+For a sharing decision the status list must be fresh enough for the *item's*
+level (the policy of its label), both for the presenter's credential and the
+recipient organization's facility credential: how secret the information is,
+not how cleared the person is, sets how much revocation lag is acceptable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clearance.errors import StorageError, VerificationError
+from clearance.trust import TrustStore
+from clearance.verify import NonceStore, StalenessPolicy, VerifiedPresentation, verify_presentation
+from node.clock import Clock
+from node.decision_log import DecisionLog
+from node.decisions import Decision, Label, decide
+from node.facility import FacilityIdentity, recheck
+from node.state import TrustedState
+
+MAX_BATCH = 1000
+"""Presentations one Verify call may carry."""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    nonce: str
+    audience: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class RecipientRefused:
+    """Why the recipient organization could not be established (``facility_*`` codes)."""
+
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class LoggedDecision:
+    """A decision and where it sits in the decision log."""
+
+    decision: Decision
+    sequence: int
+
+
+class Gatekeeper:
+    """Verifies presentations and decides on sharing, offline, logging every decision."""
+
+    def __init__(
+        self,
+        state: TrustedState,
+        *,
+        audience: str,
+        nonces: NonceStore,
+        nonce_ttl: int,
+        policy: StalenessPolicy,
+        clock: Clock,
+        facility: FacilityIdentity,
+        decisions: DecisionLog,
+    ) -> None:
+        self.state = state
+        self.audience = audience
+        self.nonces = nonces
+        self.nonce_ttl = nonce_ttl
+        self.policy = policy
+        self.clock = clock
+        self.facility = facility
+        self.decisions = decisions
+
+    def challenge(self) -> Challenge:
+        """A single-use nonce for a holder (or a peer node) to bind a presentation to."""
+        now = self.clock()
+        return Challenge(self.nonces.issue(now), self.audience, now + self.nonce_ttl)
+
+    def verify_many(self, presentations: Sequence[str]) -> list[VerifiedPresentation | VerificationError]:
+        """Verify personnel presentations; each result is what it proved or why it was refused.
+
+        Status lists must be fresh enough for each credential's own level.
+        """
+        trust, now = self.state.current, self.clock()
+        results: list[VerifiedPresentation | VerificationError] = []
+        for presentation in presentations:
+            try:
+                results.append(self._verify(presentation, trust, now))
+            except VerificationError as exc:
+                results.append(exc)
+        return results
+
+    def _verify(
+        self, presentation: str, trust: TrustStore, now: int, status_max_age: int | None = None
+    ) -> VerifiedPresentation:
+        return verify_presentation(
+            presentation,
+            trust=trust,
+            audience=self.audience,
+            nonces=self.nonces,
+            now=now,
+            policy=self.policy,
+            status_max_age=status_max_age,
+        )
+
+    def authorize(self, label: Label, presentation: str, facility_presentation: str = "") -> LoggedDecision:
+        """Decide whether ``label``'s item may go to the presenter, and log it.
+
+        ``facility_presentation`` is the recipient organization's facility
+        presentation bound to one of our nonces; empty means the recipient is
+        this node's own organization.
+
+        Raises:
+            StorageError: the decision could not be logged (so it is not given).
+        """
+        now = self.clock()
+        max_age = self.policy.max_age(label.level)
+        recipient: VerifiedPresentation | RecipientRefused
+        try:
+            if facility_presentation:
+                recipient = self.facility.verify_peer(facility_presentation, status_max_age=max_age)
+            elif self.facility.credential is None:
+                recipient = RecipientRefused(
+                    "facility_missing", "this node's organization holds no facility credential"
+                )
+            else:
+                recipient = self.facility.verify_own(status_max_age=max_age)
+        except VerificationError as exc:
+            recipient = RecipientRefused(f"facility_{exc.reason.value}", exc.detail)
+        return self._log(self._decide(label, presentation, recipient, now, max_age), now, channel="local")
+
+    def authorize_for_peer(
+        self, label: Label, presentation: str, recipient: VerifiedPresentation
+    ) -> LoggedDecision:
+        """Decide for a person of a peer organization whose facility was verified at session start.
+
+        Raises:
+            StorageError: the decision could not be logged.
+        """
+        now = self.clock()
+        max_age = self.policy.max_age(label.level)
+        current: VerifiedPresentation | RecipientRefused = recipient
+        try:
+            recheck(self.state.current, recipient, now, max_age)
+        except VerificationError as exc:
+            current = RecipientRefused(f"facility_{exc.reason.value}", exc.detail)
+        organization = recipient.credential.organization or {}
+        decision = self._decide(label, presentation, current, now, max_age)
+        return self._log(decision, now, channel=f"peer:{organization.get('id', '')}")
+
+    def _decide(
+        self,
+        label: Label,
+        presentation: str,
+        recipient: VerifiedPresentation | RecipientRefused,
+        now: int,
+        max_age: int,
+    ) -> Decision:
+        trust = self.state.current
+        try:
+            person = self._verify(presentation, trust, now, max_age)
+        except VerificationError as exc:
+            return Decision.deny(label, exc.reason.value, exc.detail)
+        if isinstance(recipient, RecipientRefused):
+            return Decision.deny(
+                label,
+                recipient.code,
+                recipient.detail,
+                presenter_jurisdiction=person.issuer_jurisdiction,
+                subject=person.credential.subject,
+                level=person.level,
+            )
+        return decide(trust, label, person, recipient, now)
+
+    def _log(self, decision: Decision, now: int, *, channel: str) -> LoggedDecision:
+        record = {**decision.to_record(), "channel": channel, "node": self.audience}
+        try:
+            sequence = self.decisions.append(
+                at=now, allowed=decision.allowed, code=decision.code, record=record
+            )
+        except StorageError as exc:
+            raise StorageError(f"decision not given: it could not be logged ({exc})") from exc
+        return LoggedDecision(decision, sequence)

@@ -1,0 +1,174 @@
+"""The node's gRPC servicers: wire types in, domain calls, wire types out. Nothing else.
+
+``NodeService`` (the local API) and ``PeerService`` (node to node). Domain
+errors become status codes through :func:`clearance.rpc.handler`; a peer's
+facility presentation that fails verification is an authentication failure
+(UNAUTHENTICATED), not a bad argument. Authentication of local callers sits
+in :mod:`node.server`'s interceptor, not here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from clearance.errors import AuthenticationError, InvalidArgumentError, VerificationError
+from clearance.rpc import handler
+from clearance.v1 import common_pb2 as common
+from clearance.v1 import node_pb2 as pb
+from clearance.v1 import node_pb2_grpc as rpc
+from clearance.verify import VerifiedPresentation
+from node.decisions import Label
+from node.gatekeeper import MAX_BATCH, Gatekeeper, LoggedDecision
+from node.peers import PeerSessions
+from node.status import NodeStatus, TrustedRegistry
+
+
+def label_from(message: common.Label) -> Label:
+    """Raises InvalidArgumentError for a missing or malformed label."""
+    if not message.jurisdiction or not message.level or not message.category:
+        raise InvalidArgumentError("label", "needs jurisdiction, level, category and releasable_to")
+    return Label(message.jurisdiction, message.level, message.category, tuple(message.releasable_to))
+
+
+def verification_pb(result: VerifiedPresentation | VerificationError) -> pb.Verification:
+    if isinstance(result, VerificationError):
+        return pb.Verification(valid=False, reason=result.reason.value, detail=result.detail)
+    clearance = result.credential.clearance
+    return pb.Verification(
+        valid=True,
+        clearance=common.Clearance(
+            jurisdiction=clearance.jurisdiction, level=clearance.level, categories=clearance.categories
+        ),
+        subject=result.credential.subject,
+        issuer=result.credential.issuer,
+        disclosed_json=json.dumps(result.disclosed, ensure_ascii=False, sort_keys=True),
+        checks=result.checks,
+    )
+
+
+def decision_pb(logged: LoggedDecision) -> pb.AuthorizeResponse:
+    decision = logged.decision
+    return pb.AuthorizeResponse(
+        allowed=decision.allowed,
+        reasons=decision.reasons,
+        log_sequence=logged.sequence,
+        presenter_jurisdiction=decision.presenter_jurisdiction,
+        agreement_id=decision.agreement_id,
+        mapped_level=decision.mapped_level,
+    )
+
+
+def _registry_pb(view: TrustedRegistry) -> pb.TrustedRegistry:
+    return pb.TrustedRegistry(
+        jurisdiction=view.jurisdiction,
+        issuer=view.issuer,
+        root_fingerprint=view.root_fingerprint,
+        bundle_version=view.bundle_version,
+        bundle_expires_at=Timestamp(seconds=view.bundle_expires_at),
+        agreement_id=view.agreement_id,
+    )
+
+
+def status_pb(status: NodeStatus) -> pb.GetSyncStatusResponse:
+    return pb.GetSyncStatusResponse(
+        home=_registry_pb(status.home) if status.home else None,
+        foreign=[_registry_pb(f) for f in status.foreign],
+        status_lists=[
+            pb.StatusListFreshness(
+                uri=s.uri,
+                issued_at=Timestamp(seconds=s.issued_at),
+                age_seconds=s.age_seconds,
+                sequence=s.sequence,
+            )
+            for s in status.status_lists
+        ],
+        last_sync=Timestamp(seconds=status.last_sync) if status.last_sync else None,
+        connected=status.connected,
+        problems=status.problems,
+        staleness_policy=status.staleness_policy,
+    )
+
+
+class NodeServicer(rpc.NodeServiceServicer):
+    """The local API for the organization's own systems."""
+
+    def __init__(self, gatekeeper: Gatekeeper, status: Callable[[], NodeStatus]) -> None:
+        self._gatekeeper = gatekeeper
+        self._status = status
+
+    @handler
+    def Challenge(self, request: pb.ChallengeRequest, context: grpc.ServicerContext) -> pb.ChallengeResponse:
+        challenge = self._gatekeeper.challenge()
+        return pb.ChallengeResponse(
+            nonce=challenge.nonce,
+            audience=challenge.audience,
+            expires_at=Timestamp(seconds=challenge.expires_at),
+        )
+
+    @handler
+    def Verify(self, request: pb.VerifyRequest, context: grpc.ServicerContext) -> pb.VerifyResponse:
+        if len(request.presentations) > MAX_BATCH:
+            raise InvalidArgumentError("presentations", f"at most {MAX_BATCH} per call")
+        results = self._gatekeeper.verify_many(request.presentations)
+        return pb.VerifyResponse(results=[verification_pb(r) for r in results])
+
+    @handler
+    def Authorize(self, request: pb.AuthorizeRequest, context: grpc.ServicerContext) -> pb.AuthorizeResponse:
+        if not request.presentation:
+            raise InvalidArgumentError("presentation", "is required")
+        label = label_from(request.label)
+        return decision_pb(
+            self._gatekeeper.authorize(label, request.presentation, request.facility_presentation)
+        )
+
+    @handler
+    def GetSyncStatus(
+        self, request: pb.GetSyncStatusRequest, context: grpc.ServicerContext
+    ) -> pb.GetSyncStatusResponse:
+        return status_pb(self._status())
+
+
+class PeerServicer(rpc.PeerServiceServicer):
+    """Node to node: mutual authentication by facility credentials, then decisions."""
+
+    def __init__(self, gatekeeper: Gatekeeper, sessions: PeerSessions) -> None:
+        self._gatekeeper = gatekeeper
+        self._sessions = sessions
+
+    @handler
+    def PeerChallenge(
+        self, request: pb.PeerChallengeRequest, context: grpc.ServicerContext
+    ) -> pb.PeerChallengeResponse:
+        challenge = self._gatekeeper.challenge()
+        return pb.PeerChallengeResponse(nonce=challenge.nonce, audience=challenge.audience)
+
+    @handler
+    def OpenSession(
+        self, request: pb.OpenSessionRequest, context: grpc.ServicerContext
+    ) -> pb.OpenSessionResponse:
+        try:
+            session, answer = self._sessions.open(
+                request.facility_presentation,
+                caller_nonce=request.caller_nonce,
+                caller_audience=request.caller_audience,
+            )
+        except VerificationError as exc:
+            raise AuthenticationError(f"facility presentation refused: {exc}") from exc
+        return pb.OpenSessionResponse(
+            session_id=session.session_id,
+            facility_presentation=answer,
+            expires_at=Timestamp(seconds=session.expires_at),
+        )
+
+    @handler
+    def Present(self, request: pb.PresentRequest, context: grpc.ServicerContext) -> pb.PresentResponse:
+        if not request.presentation:
+            raise InvalidArgumentError("presentation", "is required")
+        label = label_from(request.label)
+        return pb.PresentResponse(
+            decision=decision_pb(self._sessions.present(request.session_id, label, request.presentation))
+        )
