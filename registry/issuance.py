@@ -33,7 +33,13 @@ from clearance.credentials import (
     issue_facility_credential,
     issue_personnel_credential,
 )
-from clearance.errors import InvalidArgumentError, NotFoundError, StorageError, WorkflowError
+from clearance.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    StorageError,
+    WorkflowError,
+)
 from clearance.keys import PublicKey
 from registry import audit, statuslists
 from registry.batching import AuditEvent
@@ -396,6 +402,11 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
     if len(requests) > 10_000:
         raise InvalidArgumentError("requests", "at most 10000 per call")
     holders = [parse_public_jwk(r.holder_jwk, f"requests[{i}].holder_jwk") for i, r in enumerate(requests)]
+    # The same idempotency keys as single issuance: a retried request returns what the first produced.
+    fingerprints = [
+        request_hash("issue_credential", {"assessment": r.assessment_id, "holder": h.thumbprint})
+        for r, h in zip(requests, holders, strict=True)
+    ]
     lists = _open_list(ctx)
     for attempt in range(_RETRIES):
         now = ctx.now()
@@ -406,30 +417,51 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
                 indices = _distinct_free_indices(session, list_row, len(requests))
                 personal: dict[str, dict[str, str]] = {}
                 out: list[Issued] = []
-                for position, (request, holder, index) in enumerate(
-                    zip(requests, holders, indices, strict=True)
+                fresh: list[Issued] = []
+                keyed: dict[str, tuple[str, Issued]] = {}
+                for position, (request, holder, index, fingerprint) in enumerate(
+                    zip(requests, holders, indices, fingerprints, strict=True)
                 ):
+                    key = request.idempotency_key
                     try:
+                        if key in keyed:
+                            if keyed[key][0] != fingerprint:
+                                raise ConflictError(f"idempotency key {key!r} names two different requests")
+                            out.append(keyed[key][1])
+                            continue
+                        earlier = find_idempotent(session, caller, key, "issue_credential", fingerprint)
+                        if earlier is not None:
+                            out.append(_earlier(ctx, session, earlier))
+                            continue
                         inputs = _check_inputs(
                             ctx, loaded.get(request.assessment_id), request.assessment_id, now
                         )
-                    except (WorkflowError, NotFoundError) as exc:
+                    except (WorkflowError, NotFoundError, ConflictError) as exc:
                         raise type(exc)(f"requests[{position}]: {exc}") from exc
+                    except InvalidArgumentError as exc:
+                        raise InvalidArgumentError(f"requests[{position}].{exc.field}", exc.detail) from exc
                     if inputs.person_id not in personal:
                         personal[inputs.person_id] = _personal_claims(ctx, inputs)
-                    out.append(
-                        _build_personnel(
-                            ctx,
-                            inputs,
-                            holder,
-                            list_row,
-                            index,
-                            now,
-                            keep_copy=bool(request.idempotency_key),
-                            personal=personal[inputs.person_id],
-                        )
+                    issued = _build_personnel(
+                        ctx,
+                        inputs,
+                        holder,
+                        list_row,
+                        index,
+                        now,
+                        keep_copy=bool(key),
+                        personal=personal[inputs.person_id],
                     )
-                _insert(session, out)
+                    out.append(issued)
+                    fresh.append(issued)
+                    if key:
+                        keyed[key] = (fingerprint, issued)
+                        remember_idempotent(
+                            session, caller, key, "issue_credential", fingerprint, issued.credential.id, now
+                        )
+                if not fresh:
+                    return out  # every request was a repeat: nothing changes
+                _insert(session, fresh)
                 audit.append(
                     session,
                     at=now,
@@ -438,13 +470,13 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
                     object_type="status_list",
                     object_id=str(list_row[0]),
                     details={
-                        "count": len(out),
-                        "credentials": [i.credential.id for i in out],
+                        "count": len(fresh),
+                        "credentials": [i.credential.id for i in fresh],
                         "personal_data_read": "to fill the credentials' disclosable claims",
                     },
                 )
-            lists.count(len(out))
-            ctx.counters.add("credential.issue", len(out))
+            lists.count(len(fresh))
+            ctx.counters.add("credential.issue", len(fresh))
             return out
         except StorageError as exc:
             if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
@@ -568,3 +600,50 @@ def _build_facility(
         sealed_sd_jwt=sealed.to_blob(),
     )
     return Issued(credential, sd_jwt)
+
+
+def enroll_node(ctx: RegistryContext, *, token: str, name: str, public_jwk: str) -> tuple[Node, str]:
+    """Enroll a node and, if its organization is cleared, issue its facility credential: one transaction.
+
+    Enrollment stands without a facility credential when the organization is
+    not cleared (yet). Any other failure rolls both back and leaves the
+    one-time token unused, so the operator can simply try again.
+
+    Raises:
+        AuthenticationError: unknown, used or expired token.
+        InvalidArgumentError: a bad name or key.
+        ConflictError: the node key is already enrolled.
+        StorageError: the database failed.
+    """
+    from registry.organizations import redeem_enrollment_token
+    from registry.policy import SYSTEM
+
+    lists = _open_list(ctx)
+    for attempt in range(_RETRIES):
+        now = ctx.now()
+        list_row = lists.get(ctx)  # before the transaction: it may open one of its own
+        try:
+            with ctx.db.transaction() as session:
+                node = redeem_enrollment_token(
+                    session, token=token, name=name, public_jwk=public_jwk, now=now
+                )
+                try:
+                    issued = _build_facility(ctx, session, node.organization_id, node.id, list_row, now)
+                except WorkflowError:
+                    return node, ""
+                _insert(session, [issued])
+                audit.append(
+                    session,
+                    at=now,
+                    actor=SYSTEM.label,
+                    action="credential.issue_facility",
+                    object_type="credential",
+                    object_id=issued.credential.id,
+                    details={"organization_id": node.organization_id, "node_id": node.id},
+                )
+            lists.count()
+            return node, issued.sd_jwt
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
+                raise
+    raise StorageError("could not allocate a status index")  # pragma: no cover

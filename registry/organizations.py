@@ -237,38 +237,48 @@ def enroll_node(ctx: RegistryContext, *, token: str, name: str, public_jwk: str)
         AuthenticationError: unknown, used or expired token (all look the same from outside).
         InvalidArgumentError: a bad name or key.
     """
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        return redeem_enrollment_token(session, token=token, name=name, public_jwk=public_jwk, now=now)
+
+
+def redeem_enrollment_token(session: Session, *, token: str, name: str, public_jwk: str, now: int) -> Node:
+    """:func:`enroll_node` inside the caller's transaction (so more can join it atomically).
+
+    Raises:
+        AuthenticationError: unknown, used or expired token (all look the same from outside).
+        InvalidArgumentError: a bad name or key.
+    """
     name = require_text(name, "name", max_length=200)
     key = parse_public_jwk(public_jwk, "public_jwk")
     digest = hashlib.sha256((token or "").encode()).hexdigest()
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        row = session.execute(
-            select(EnrollmentToken).where(EnrollmentToken.token_hash == digest).with_for_update()
-        ).scalar_one_or_none()
-        if row is None or row.used_at is not None or row.expires_at <= now:
-            raise AuthenticationError("enrollment token is unknown, already used or expired")
-        if session.execute(select(Node.id).where(Node.key_thumbprint == key.thumbprint)).first():
-            raise ConflictError("this node key is already enrolled")
-        node = Node(
-            id=new_id("node"),
-            organization_id=row.organization_id,
-            name=name,
-            public_jwk=json.dumps(key.jwk),
-            key_thumbprint=key.thumbprint,
-            enrolled_at=now,
-            disabled=False,
-        )
-        session.add(node)
-        row.used_at, row.node_id = now, node.id
-        audit.append(
-            session,
-            at=now,
-            actor=f"node:{node.id}",
-            action="node.enroll",
-            object_type="node",
-            object_id=node.id,
-            details={"organization_id": row.organization_id, "key": key.thumbprint, "token_id": row.id},
-        )
+    row = session.execute(
+        select(EnrollmentToken).where(EnrollmentToken.token_hash == digest).with_for_update()
+    ).scalar_one_or_none()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise AuthenticationError("enrollment token is unknown, already used or expired")
+    if session.execute(select(Node.id).where(Node.key_thumbprint == key.thumbprint)).first():
+        raise ConflictError("this node key is already enrolled")
+    node = Node(
+        id=new_id("node"),
+        organization_id=row.organization_id,
+        name=name,
+        public_jwk=json.dumps(key.jwk),
+        key_thumbprint=key.thumbprint,
+        enrolled_at=now,
+        disabled=False,
+    )
+    session.add(node)
+    row.used_at, row.node_id = now, node.id
+    audit.append(
+        session,
+        at=now,
+        actor=f"node:{node.id}",
+        action="node.enroll",
+        object_type="node",
+        object_id=node.id,
+        details={"organization_id": row.organization_id, "key": key.thumbprint, "token_id": row.id},
+    )
     return node
 
 

@@ -60,8 +60,12 @@ class PartnerSync:
         self._manager = threading.Thread(target=self._manage, name="partner-sync", daemon=True)
         self._manager.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop following partners; wait (up to ``timeout`` each) for the threads to finish."""
         self._stop.set()
+        for thread in (self._manager, *self._threads.values()):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
 
     def _manage(self) -> None:
         while not self._stop.is_set():

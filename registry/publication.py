@@ -345,12 +345,16 @@ class PublicationHub:
             recent = list(state.recent)
             if have >= 0 and recent and recent[0][0] <= have + 1:
                 out.extend(("status_delta", token) for seq, token in recent if seq > have)
+                lists[state.uri] = state.seq
             else:
-                out.append(("status_list", self._full(list_id)))
-            lists[state.uri] = state.seq
+                full = self._full(list_id)
+                out.append(("status_list", full.token))
+                # Read now, the full list may hold changes this hub has not seen yet:
+                # the subscriber holds what was sent, and gets no delta it already has.
+                lists[state.uri] = max(state.seq, full.seq)
         return out, Held(bundle_version, lists, foreign)
 
-    def _full(self, list_id: int) -> str:
+    def _full(self, list_id: int) -> statuslists.Publication:
         ctx = self._ctx
         with ctx.db.transaction() as session:
             return statuslists.full_token(
@@ -360,7 +364,7 @@ class PublicationHub:
                 now=ctx.now(),
                 lifetime=ctx.config.status_list_lifetime,
                 ttl=300,
-            ).token
+            )
 
     def stream(
         self, held: Held, *, active: Callable[[], bool], heartbeat: float = 15.0

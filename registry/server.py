@@ -96,6 +96,7 @@ class RunningRegistry:
     health: health.HealthServicer
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    executor: futures.ThreadPoolExecutor | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let in-flight ones finish for ``grace`` seconds, then close."""
@@ -103,9 +104,12 @@ class RunningRegistry:
         self.stop_event.set()
         self.hub.stop()
         self.server.stop(grace).wait(grace + 1)
+        if self.executor is not None:
+            self.executor.shutdown(wait=False)  # gRPC does not own the pool it was given
+        _stop_federation(self.ctx)
         for thread in self.threads:
             thread.join(timeout=2)
-        self.ctx.db.dispose()
+        self.ctx.close()  # the group-commit writer too: nothing of this server touches the database after
 
 
 def open_context(
@@ -145,8 +149,9 @@ def start(
     publication.ensure_fresh(ctx)
     authenticator = Authenticator(ctx)
     interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(ctx), AuthInterceptor(authenticator)]
+    executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc")
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+        executor,
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -185,7 +190,7 @@ def start(
     hub.start()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningRegistry(server, port, ctx, hub, health_servicer)
+    running = RunningRegistry(server, port, ctx, hub, health_servicer, executor=executor)
     keeper = threading.Thread(
         target=_keep_fresh, args=(ctx, running.stop_event, freshness_check), name="freshness", daemon=True
     )
@@ -215,6 +220,14 @@ def _add_federation(ctx: RegistryContext, server: grpc.Server) -> None:
         return
     registry_pb2_grpc.add_FederationServiceServicer_to_server(FederationServicer(ctx), server)
     start_partner_sync(ctx)
+
+
+def _stop_federation(ctx: RegistryContext) -> None:
+    try:
+        from registry.partners import stop_partner_sync
+    except ImportError:  # pragma: no cover - federation ships with the registry
+        return
+    stop_partner_sync(ctx)
 
 
 def _keep_fresh(ctx: RegistryContext, stop: threading.Event, every: float) -> None:
