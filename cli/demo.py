@@ -485,6 +485,41 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
             f"US-only item: {results['not releasable']['outcome']}",
         )
 
+        story.say(
+            "   Hanako will also visit the lab: JP vouches for the visit; the lab's node checks it offline."
+        )
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        visit = jp.call(
+            "FederationService",
+            "IssueVisitAssurance",
+            pb.IssueVisitAssuranceRequest(
+                credential_id=hanako_wallet.record_id,
+                host_jurisdiction="US",
+                host_organization=lakeshore,
+                programme="quantum-sensing-2027",
+                kind=pb.VISIT_KIND_ONE_TIME,
+                not_before=Timestamp(seconds=int(time.time())),
+                not_after=Timestamp(seconds=int(time.time()) + 5 * DAY),
+            ),
+            role="adjudicator",
+        ).assurance
+        atomic_write(out / "visit-assurance.jwt", (visit + "\n").encode())
+        visit_challenge = us_node.gatekeeper.challenge()
+        at_gate = present(
+            hanako_wallet.credential,
+            hanako_wallet.key,
+            audience=visit_challenge.audience,
+            nonce=visit_challenge.nonce,
+            issued_at=int(time.time()),
+        )
+        checked = us_node.gatekeeper.verify_visit(visit, at_gate)
+        story.step(
+            "visit",
+            f"visit assurance for programme quantum-sensing-2027 at Lakeshore: "
+            f"{'allowed' if checked.allowed else 'refused'} (no paper request for visit)",
+        )
+
         story.say("9. JP revokes Kenji's credential; the US lab's node must deny him as soon as it learns.")
         nonce, audience = peer.challenge()
         before = present(

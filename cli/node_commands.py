@@ -447,6 +447,60 @@ def verify(presentation_file: str, directory: Path, json_output: bool) -> None:
         raise VerificationError(reason, result.detail)
 
 
+@node.command("verify-visit")
+@click.argument("presentation_file")
+@click.option(
+    "--assurance",
+    "assurance_file",
+    required=True,
+    metavar="FILE",
+    help="The visit assurance (clearance-visit+jwt).",
+)
+@_dir_option
+@_json_option
+def verify_visit(presentation_file: str, assurance_file: str, directory: Path, json_output: bool) -> None:
+    """Check a visitor's visit assurance for this organization with their presentation (exit 3: refused)."""
+    from clearance.errors import PolicyError
+
+    client = _client(directory)
+    try:
+        result = client.verify_visit(
+            _read_text(assurance_file, "--assurance"), _read_text(presentation_file, "PRESENTATION_FILE")
+        )
+    finally:
+        client.close()
+    data: dict[str, Any] = {
+        "allowed": result.allowed,
+        "reasons": list(result.reasons),
+        "log_sequence": result.log_sequence,
+        "visitor_jurisdiction": result.visitor_jurisdiction,
+    }
+    if result.allowed:
+        data.update(
+            {
+                "programme": result.programme,
+                "visit_kind": result.visit_kind,
+                "not_before": result.not_before.seconds,
+                "not_after": result.not_after.seconds,
+                "clearance": {
+                    "jurisdiction": result.clearance.jurisdiction,
+                    "level": result.clearance.level,
+                    "categories": list(result.clearance.categories),
+                },
+            }
+        )
+
+    def human(d: dict[str, Any]) -> str:
+        word = status_word("visit allowed", True) if d["allowed"] else status_word("visit refused", False)
+        lines = [f"{word} (decision log #{d['log_sequence']})"]
+        lines += [f"  - {printable(r)}" for r in d["reasons"]]
+        return "\n".join(lines)
+
+    emit(data, json_output=json_output, human=human)
+    if not result.allowed:
+        raise PolicyError("visit_refused", result.reasons[0] if result.reasons else "refused")
+
+
 @node.command("authorize")
 @click.argument("presentation_file")
 @click.option("--label", "label_value", required=True, metavar="JSON_OR_FILE", help="The item's label.")

@@ -155,6 +155,7 @@ class NodeAgent:
             clock=clock,
             facility=identity,
             decisions=decisions,
+            host=(config.jurisdiction, config.organization_id),
         )
         channel = registry_channel(config)
         syncer = Syncer(

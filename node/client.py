@@ -90,5 +90,10 @@ class NodeClient:
             ),
         )
 
+    def verify_visit(self, assurance: str, presentation: str) -> pb.VerifyVisitResponse:
+        return self._call(
+            self._stub.VerifyVisit, pb.VerifyVisitRequest(assurance=assurance, presentation=presentation)
+        )
+
     def sync_status(self) -> pb.GetSyncStatusResponse:
         return self._call(self._stub.GetSyncStatus, pb.GetSyncStatusRequest())

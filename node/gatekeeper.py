@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from clearance.errors import StorageError, VerificationError
 from clearance.trust import TrustStore
 from clearance.verify import NonceStore, StalenessPolicy, VerifiedPresentation, verify_presentation
+from clearance.visit import VisitAssurance, verify_visit_assurance
 from node.clock import Clock
 from node.decision_log import DecisionLog
 from node.decisions import Decision, Label, decide
@@ -48,6 +49,17 @@ class RecipientRefused:
 
 
 @dataclass(frozen=True)
+class VisitDecision:
+    """The outcome of checking a visit assurance, and where it sits in the decision log."""
+
+    allowed: bool
+    reasons: tuple[str, ...]
+    sequence: int
+    assurance: VisitAssurance | None = None
+    visitor_jurisdiction: str = ""
+
+
+@dataclass(frozen=True)
 class LoggedDecision:
     """A decision and where it sits in the decision log."""
 
@@ -69,6 +81,7 @@ class Gatekeeper:
         clock: Clock,
         facility: FacilityIdentity,
         decisions: DecisionLog,
+        host: tuple[str, str] = ("", ""),
     ) -> None:
         self.state = state
         self.audience = audience
@@ -78,6 +91,8 @@ class Gatekeeper:
         self.clock = clock
         self.facility = facility
         self.decisions = decisions
+        self.host = host
+        """This organization as a visit host: (jurisdiction, organization id)."""
 
     def challenge(self) -> Challenge:
         """A single-use nonce for a holder (or a peer node) to bind a presentation to."""
@@ -155,6 +170,59 @@ class Gatekeeper:
         organization = recipient.credential.organization or {}
         decision = self._decide(label, presentation, current, now, max_age)
         return self._log(decision, now, channel=f"peer:{organization.get('id', '')}")
+
+    def verify_visit(self, assurance: str, presentation: str) -> VisitDecision:
+        """Check a visit assurance for this organization together with the visitor's presentation.
+
+        The presentation must verify (bound to one of our nonces); the assurance
+        must come from the visitor's own registry (home, or foreign through an
+        agreement), name this organization as host, be inside its window, and
+        name the same pseudonym and holder key. Logged like any decision.
+
+        Raises:
+            StorageError: the decision could not be logged (so it is not given).
+        """
+        now = self.clock()
+        trust = self.state.current
+        reasons: list[str]
+        allowed, checked, jurisdiction = False, None, ""
+        try:
+            person = self._verify(presentation, trust, now)
+            jurisdiction = person.issuer_jurisdiction
+            bundle = trust.bundle_for_issuer(person.credential.issuer, now)
+            checked = verify_visit_assurance(
+                assurance,
+                bundle,
+                host_jurisdiction=self.host[0],
+                host_organization=self.host[1],
+                subject=person.credential.subject,
+                holder_thumbprint=person.credential.holder_key.thumbprint,
+                now=now,
+            )
+            allowed = True
+            reasons = [
+                *person.checks,
+                f"visit assurance {checked.assurance_id} from {jurisdiction} for programme {checked.programme} "
+                f"({checked.kind.value}), {checked.not_before} to {checked.expires_at}",
+            ]
+            code = "visit_allowed"
+        except VerificationError as exc:
+            code, reasons = exc.reason.value, [f"{exc.reason.value}: {exc.detail}"]
+        record = {
+            "kind": "visit",
+            "allowed": allowed,
+            "code": code,
+            "reasons": reasons,
+            "presenter_jurisdiction": jurisdiction,
+            "assurance": checked.assurance_id if checked else "",
+            "programme": checked.programme if checked else "",
+            "node": self.audience,
+        }
+        try:
+            sequence = self.decisions.append(at=now, allowed=allowed, code=code, record=record)
+        except StorageError as exc:
+            raise StorageError(f"decision not given: it could not be logged ({exc})") from exc
+        return VisitDecision(allowed, tuple(reasons), sequence, checked, jurisdiction)
 
     def _decide(
         self,

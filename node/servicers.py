@@ -131,6 +131,36 @@ class NodeServicer(rpc.NodeServiceServicer):
     ) -> pb.GetSyncStatusResponse:
         return status_pb(self._status())
 
+    @handler
+    def VerifyVisit(
+        self, request: pb.VerifyVisitRequest, context: grpc.ServicerContext
+    ) -> pb.VerifyVisitResponse:
+        if not request.assurance:
+            raise InvalidArgumentError("assurance", "is required")
+        if not request.presentation:
+            raise InvalidArgumentError("presentation", "is required")
+        result = self._gatekeeper.verify_visit(request.assurance, request.presentation)
+        response = pb.VerifyVisitResponse(
+            allowed=result.allowed,
+            reasons=result.reasons,
+            log_sequence=result.sequence,
+            visitor_jurisdiction=result.visitor_jurisdiction,
+        )
+        visit = result.assurance
+        if visit is not None:
+            response.programme = visit.programme
+            response.visit_kind = visit.kind.value
+            response.not_before.seconds = visit.not_before
+            response.not_after.seconds = visit.expires_at
+            response.clearance.CopyFrom(
+                common.Clearance(
+                    jurisdiction=visit.clearance.jurisdiction,
+                    level=visit.clearance.level,
+                    categories=visit.clearance.categories,
+                )
+            )
+        return response
+
 
 class PeerServicer(rpc.PeerServiceServicer):
     """Node to node: mutual authentication by facility credentials, then decisions."""

@@ -363,6 +363,77 @@ class GetSyncStatusResponse(_message.Message):
 Global___GetSyncStatusResponse: _TypeAlias = GetSyncStatusResponse  # noqa: Y015
 
 @_typing.final
+class VerifyVisitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSURANCE_FIELD_NUMBER: _builtins.int
+    PRESENTATION_FIELD_NUMBER: _builtins.int
+    assurance: _builtins.str
+    """Compact JWS, typ clearance-visit+jwt, signed by the visitor's registry."""
+    presentation: _builtins.str
+    """The visitor's presentation, bound to a nonce of this node."""
+    def __init__(
+        self,
+        *,
+        assurance: _builtins.str = ...,
+        presentation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assurance", b"assurance", "presentation", b"presentation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyVisitRequest: _TypeAlias = VerifyVisitRequest  # noqa: Y015
+
+@_typing.final
+class VerifyVisitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALLOWED_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    LOG_SEQUENCE_FIELD_NUMBER: _builtins.int
+    PROGRAMME_FIELD_NUMBER: _builtins.int
+    VISIT_KIND_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    VISITOR_JURISDICTION_FIELD_NUMBER: _builtins.int
+    CLEARANCE_FIELD_NUMBER: _builtins.int
+    allowed: _builtins.bool
+    log_sequence: _builtins.int
+    programme: _builtins.str
+    visit_kind: _builtins.str
+    visitor_jurisdiction: _builtins.str
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def not_after(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def clearance(self) -> _common_pb2.Clearance: ...
+    def __init__(
+        self,
+        *,
+        allowed: _builtins.bool = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        log_sequence: _builtins.int = ...,
+        programme: _builtins.str = ...,
+        visit_kind: _builtins.str = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        not_after: _timestamp_pb2.Timestamp | None = ...,
+        visitor_jurisdiction: _builtins.str = ...,
+        clearance: _common_pb2.Clearance | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["clearance", b"clearance", "not_after", b"not_after", "not_before", b"not_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "clearance", b"clearance", "log_sequence", b"log_sequence", "not_after", b"not_after", "not_before", b"not_before", "programme", b"programme", "reasons", b"reasons", "visit_kind", b"visit_kind", "visitor_jurisdiction", b"visitor_jurisdiction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyVisitResponse: _TypeAlias = VerifyVisitResponse  # noqa: Y015
+
+@_typing.final
 class PeerChallengeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -59,6 +59,11 @@ class NodeServiceStub:
                 request_serializer=clearance_dot_v1_dot_node__pb2.GetSyncStatusRequest.SerializeToString,
                 response_deserializer=clearance_dot_v1_dot_node__pb2.GetSyncStatusResponse.FromString,
                 _registered_method=True)
+        self.VerifyVisit = channel.unary_unary(
+                '/clearance.v1.NodeService/VerifyVisit',
+                request_serializer=clearance_dot_v1_dot_node__pb2.VerifyVisitRequest.SerializeToString,
+                response_deserializer=clearance_dot_v1_dot_node__pb2.VerifyVisitResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -97,6 +102,15 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyVisit(self, request, context):
+        """Checks a visit assurance for this organization together with the
+        visitor's presentation (which must come from the same person and key);
+        logged like a sharing decision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -119,6 +133,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.GetSyncStatus,
                     request_deserializer=clearance_dot_v1_dot_node__pb2.GetSyncStatusRequest.FromString,
                     response_serializer=clearance_dot_v1_dot_node__pb2.GetSyncStatusResponse.SerializeToString,
+            ),
+            'VerifyVisit': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyVisit,
+                    request_deserializer=clearance_dot_v1_dot_node__pb2.VerifyVisitRequest.FromString,
+                    response_serializer=clearance_dot_v1_dot_node__pb2.VerifyVisitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -234,6 +253,33 @@ class NodeService:
             '/clearance.v1.NodeService/GetSyncStatus',
             clearance_dot_v1_dot_node__pb2.GetSyncStatusRequest.SerializeToString,
             clearance_dot_v1_dot_node__pb2.GetSyncStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyVisit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearance.v1.NodeService/VerifyVisit',
+            clearance_dot_v1_dot_node__pb2.VerifyVisitRequest.SerializeToString,
+            clearance_dot_v1_dot_node__pb2.VerifyVisitResponse.FromString,
             options,
             channel_credentials,
             insecure,

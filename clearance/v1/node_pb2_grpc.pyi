@@ -46,6 +46,11 @@ class NodeServiceStub:
     """Decides whether a labelled item may be shared with the presenter; logged."""
     GetSyncStatus: _grpc.UnaryUnaryMultiCallable[_node_pb2.GetSyncStatusRequest, _node_pb2.GetSyncStatusResponse]
     """What the node trusts and how fresh it is."""
+    VerifyVisit: _grpc.UnaryUnaryMultiCallable[_node_pb2.VerifyVisitRequest, _node_pb2.VerifyVisitResponse]
+    """Checks a visit assurance for this organization together with the
+    visitor's presentation (which must come from the same person and key);
+    logged like a sharing decision.
+    """
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -65,6 +70,11 @@ class NodeServiceAsyncStub(NodeServiceStub):
     """Decides whether a labelled item may be shared with the presenter; logged."""
     GetSyncStatus: _aio.UnaryUnaryMultiCallable[_node_pb2.GetSyncStatusRequest, _node_pb2.GetSyncStatusResponse]  # type: ignore[assignment]
     """What the node trusts and how fresh it is."""
+    VerifyVisit: _aio.UnaryUnaryMultiCallable[_node_pb2.VerifyVisitRequest, _node_pb2.VerifyVisitResponse]  # type: ignore[assignment]
+    """Checks a visit assurance for this organization together with the
+    visitor's presentation (which must come from the same person and key);
+    logged like a sharing decision.
+    """
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     """The node's local API, for the organization's own systems (document
@@ -105,6 +115,17 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_node_pb2.GetSyncStatusResponse, _abc.Awaitable[_node_pb2.GetSyncStatusResponse]]:
         """What the node trusts and how fresh it is."""
+
+    @_abc_1.abstractmethod
+    def VerifyVisit(
+        self,
+        request: _node_pb2.VerifyVisitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_node_pb2.VerifyVisitResponse, _abc.Awaitable[_node_pb2.VerifyVisitResponse]]:
+        """Checks a visit assurance for this organization together with the
+        visitor's presentation (which must come from the same person and key);
+        logged like a sharing decision.
+        """
 
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
