@@ -202,7 +202,9 @@ def serve(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx = server.open_context(directory, database_url=database_url)
-    running = server.start(ctx, listen, insecure=insecure, metrics_port=metrics_port, max_workers=workers)
+    running = server.start(
+        ctx, listen, insecure=insecure, metrics_port=metrics_port, max_workers=workers, warm_signing=True
+    )
     click.echo(
         f"registry {ctx.config.jurisdiction} serving on {listen.rpartition(':')[0]}:{running.port} ({'plaintext' if insecure else 'TLS'})",
         err=True,

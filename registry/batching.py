@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,11 +37,27 @@ MAX_BATCH = 256
 AuditEvent = tuple[int, str, str, str, str, Mapping[str, Any] | None]
 
 
+class GroupWriter(Protocol):
+    """Writes many jobs of one kind at once (one query for all, one insert for all)."""
+
+    def write_group(
+        self, session: Session, payloads: list[Any]
+    ) -> list[tuple[Any, list[AuditEvent]] | ClearanceError]:
+        """One outcome per payload, in order: (result, audit events), or the error refusing it.
+
+        A refused payload must not have written anything.
+        """
+        ...
+
+
 @dataclass
 class WriteJob:
-    """``apply`` runs inside the batch transaction and returns (result, audit events)."""
+    """Either ``apply`` (runs alone inside the batch transaction and returns (result, audit
+    events)) or a ``payload`` for a :class:`GroupWriter` that handles its kind together."""
 
-    apply: Callable[[Session], tuple[Any, list[AuditEvent]]]
+    apply: Callable[[Session], tuple[Any, list[AuditEvent]]] | None = None
+    group: GroupWriter | None = None
+    payload: Any = None
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -63,10 +79,15 @@ class WriteBatcher:
         self._leader = threading.Lock()
 
     def submit(
-        self, apply: Callable[[Session], tuple[Any, list[AuditEvent]]], *, timeout: float = 60.0
+        self,
+        apply: Callable[[Session], tuple[Any, list[AuditEvent]]] | None = None,
+        *,
+        group: GroupWriter | None = None,
+        payload: Any = None,
+        timeout: float = 60.0,
     ) -> Any:
-        """Run ``apply`` in a batch; return its result or raise its error."""
-        job = WriteJob(apply)
+        """Run ``apply`` (or ``payload`` through ``group``) in a batch; return its result or raise its error."""
+        job = WriteJob(apply, group, payload)
         self._queue.put(job)
         # Lead while there is work and nobody else leads. A leader looks at the
         # queue again after stepping down, so a job queued while it was
@@ -121,7 +142,12 @@ class WriteBatcher:
         try:
             with self._db.transaction() as session:
                 events: list[AuditEvent] = []
+                groups: dict[int, tuple[GroupWriter, list[WriteJob]]] = {}
                 for job in jobs:
+                    if job.group is not None:
+                        groups.setdefault(id(job.group), (job.group, []))[1].append(job)
+                        continue
+                    assert job.apply is not None
                     try:
                         result, job_events = job.apply(session)
                     except ClearanceError as exc:
@@ -129,6 +155,14 @@ class WriteBatcher:
                         continue
                     events.extend(job_events)
                     outcomes.append((job, result))
+                for writer, members in groups.values():
+                    results = writer.write_group(session, [job.payload for job in members])
+                    for job, outcome in zip(members, results, strict=True):
+                        if isinstance(outcome, ClearanceError):
+                            failures.append((job, outcome))
+                        else:
+                            outcomes.append((job, outcome[0]))
+                            events.extend(outcome[1])
                 if events:
                     audit.append_many(session, events)
         except StorageError as exc:

@@ -21,7 +21,7 @@ import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,7 @@ from clearance.credentials import (
     issue_personnel_credential,
 )
 from clearance.errors import (
+    ClearanceError,
     ConflictError,
     InvalidArgumentError,
     NotFoundError,
@@ -64,6 +65,7 @@ from registry.models import (
 from registry.organizations import parse_public_jwk
 from registry.people import PersonalData
 from registry.policy import Caller
+from registry.signing import CredentialSpec, sign_all
 
 _RETRIES = 5
 
@@ -298,12 +300,91 @@ def _sealed_copy(ctx: RegistryContext, credential: CredentialLike) -> str:
     return ctx.keys.kek.open(credential.id, Sealed.from_blob(credential.sealed_sd_jwt)).decode()
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """One single-issuance request waiting for the group-commit writer."""
+
+    caller: Caller
+    request: IssueRequest
+    holder: PublicKey
+    fingerprint: str
+    list_row: tuple[int, str, int]
+
+
+class _SingleIssuance:
+    """Writes every pending single issuance of a batch together.
+
+    One query reads the assessments, people and organizations of the whole
+    batch, each request is checked and signed, one statement inserts every
+    credential. A request refused by its checks drops out without writing;
+    a taken status index fails the batch, which the writer then redoes one
+    request at a time.
+    """
+
+    def __init__(self, ctx: RegistryContext) -> None:
+        self._ctx = ctx
+
+    def write_group(
+        self, session: Session, payloads: list[Any]
+    ) -> list[tuple[Any, list[AuditEvent]] | ClearanceError]:
+        ctx = self._ctx
+        now = ctx.now()
+        pending: list[_Pending] = payloads
+        loaded = _load_inputs(session, {p.request.assessment_id for p in pending})
+        outcomes: list[tuple[Any, list[AuditEvent]] | ClearanceError] = []
+        fresh: list[Issued] = []
+        for item in pending:
+            key = item.request.idempotency_key
+            try:
+                earlier = find_idempotent(session, item.caller, key, "issue_credential", item.fingerprint)
+                if earlier is not None:
+                    outcomes.append((_earlier(ctx, session, earlier), []))
+                    continue
+                inputs = _check_inputs(
+                    ctx, loaded.get(item.request.assessment_id), item.request.assessment_id, now
+                )
+            except ClearanceError as exc:
+                outcomes.append(exc)
+                continue
+            index = secrets.randbelow(item.list_row[2])
+            issued = _build_personnel(
+                ctx, inputs, item.holder, item.list_row, index, now, keep_copy=bool(key)
+            )
+            fresh.append(issued)
+            if key:
+                remember_idempotent(
+                    session, item.caller, key, "issue_credential", item.fingerprint, issued.credential.id, now
+                )
+                session.flush()  # a later request of this batch with the same key must see it
+            event: AuditEvent = (
+                now,
+                item.caller.label,
+                "credential.issue",
+                "credential",
+                issued.credential.id,
+                {
+                    "assessment_id": item.request.assessment_id,
+                    "status": [item.list_row[0], index],
+                    "personal_data_read": "to fill the credential's disclosable claims",
+                },
+            )
+            outcomes.append((issued, [event]))
+        if fresh:
+            _insert(session, fresh)  # a status index already taken fails here (unique constraint)
+        return outcomes
+
+
+_single_writers: dict[int, _SingleIssuance] = {}
+
+
 def issue_credential(ctx: RegistryContext, caller: Caller, request: IssueRequest) -> Issued:
     """Issue one personnel credential (idempotent per caller and key).
 
-    The checks and the signing happen first, outside any write transaction;
-    the write itself (checks repeated, row, idempotency record, audit event)
-    goes through the group-commit writer (:mod:`registry.batching`).
+    The checks, the signing, the row, the idempotency record and the audit
+    event all happen inside the group-commit writer (:mod:`registry.batching`):
+    under load, concurrent issuances share one transaction, one read, one
+    insert and one lock of the audit chain; nothing is read outside the
+    transaction that writes.
 
     Raises:
         InvalidArgumentError: a bad holder key.
@@ -316,63 +397,13 @@ def issue_credential(ctx: RegistryContext, caller: Caller, request: IssueRequest
         "issue_credential", {"assessment": request.assessment_id, "holder": holder.thumbprint}
     )
     lists = _open_list(ctx)
+    writer = _single_writers.setdefault(id(ctx), _SingleIssuance(ctx))
     for attempt in range(_RETRIES):
-        now = ctx.now()
-        with ctx.db.transaction() as session:
-            list_row = lists.get(ctx)
-        with ctx.db.transaction(readonly=True) as session:
-            earlier = find_idempotent(
-                session, caller, request.idempotency_key, "issue_credential", fingerprint
-            )
-            if earlier is not None:
-                return _earlier(ctx, session, earlier)
-            inputs = _check_inputs(
-                ctx,
-                _load_inputs(session, {request.assessment_id}).get(request.assessment_id),
-                request.assessment_id,
-                now,
-            )
-        index = secrets.randbelow(list_row[2])
-        issued = _build_personnel(
-            ctx, inputs, holder, list_row, index, now, keep_copy=bool(request.idempotency_key)
-        )
-
-        def write(
-            session: Session, issued: Issued = issued, index: int = index, now: int = now
-        ) -> tuple[Issued, list[AuditEvent]]:
-            # Checked again inside the write: the assessment may have changed since.
-            _check_inputs(
-                ctx,
-                _load_inputs(session, {request.assessment_id}).get(request.assessment_id),
-                request.assessment_id,
-                now,
-            )
-            _insert(session, [issued])  # a status index taken meanwhile fails here (unique constraint)
-            remember_idempotent(
-                session,
-                caller,
-                request.idempotency_key,
-                "issue_credential",
-                fingerprint,
-                issued.credential.id,
-                now,
-            )
-            event: AuditEvent = (
-                now,
-                caller.label,
-                "credential.issue",
-                "credential",
-                issued.credential.id,
-                {
-                    "assessment_id": request.assessment_id,
-                    "status": [issued.credential.status_list_id, index],
-                    "personal_data_read": "to fill the credential's disclosable claims",
-                },
-            )
-            return issued, [event]
-
+        list_row = lists.get(ctx)  # outside the write: it may open a transaction of its own
         try:
-            result: Issued = ctx.writer.submit(write)
+            result: Issued = ctx.writer.submit(
+                group=writer, payload=_Pending(caller, request, holder, fingerprint, list_row)
+            )
         except StorageError as exc:
             if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
                 raise
@@ -393,9 +424,13 @@ def _earlier(ctx: RegistryContext, session: Session, credential_id: str) -> Issu
 def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueRequest]) -> list[Issued]:
     """Issue many credentials in one transaction: all or nothing.
 
+    Idempotency keys work as in :func:`issue_credential`: a request whose key
+    was used before returns that credential instead of issuing another.
+
     Raises:
         InvalidArgumentError: too many requests, or one is invalid (its position is named).
         WorkflowError: one request is not issuable (its position is named).
+        ConflictError: a key was used for a different request (its position is named).
     """
     if not requests:
         return []
@@ -416,9 +451,9 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
                 loaded = _load_inputs(session, {r.assessment_id for r in requests})
                 indices = _distinct_free_indices(session, list_row, len(requests))
                 personal: dict[str, dict[str, str]] = {}
-                out: list[Issued] = []
-                fresh: list[Issued] = []
-                keyed: dict[str, tuple[str, Issued]] = {}
+                out: list[Issued | int] = []  # an int points at the fresh credential it repeats
+                planned: list[tuple[_Inputs, PublicKey, int, str, str]] = []
+                keyed: dict[str, tuple[str, int]] = {}
                 for position, (request, holder, index, fingerprint) in enumerate(
                     zip(requests, holders, indices, fingerprints, strict=True)
                 ):
@@ -442,25 +477,19 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
                         raise InvalidArgumentError(f"requests[{position}].{exc.field}", exc.detail) from exc
                     if inputs.person_id not in personal:
                         personal[inputs.person_id] = _personal_claims(ctx, inputs)
-                    issued = _build_personnel(
-                        ctx,
-                        inputs,
-                        holder,
-                        list_row,
-                        index,
-                        now,
-                        keep_copy=bool(key),
-                        personal=personal[inputs.person_id],
-                    )
-                    out.append(issued)
-                    fresh.append(issued)
                     if key:
-                        keyed[key] = (fingerprint, issued)
+                        keyed[key] = (fingerprint, len(planned))
+                    out.append(len(planned))
+                    planned.append((inputs, holder, index, key, fingerprint))
+                fresh = _build_many(ctx, planned, personal, list_row, now)
+                for (_inputs, _holder, _index, key, fingerprint), issued in zip(planned, fresh, strict=True):
+                    if key:
                         remember_idempotent(
                             session, caller, key, "issue_credential", fingerprint, issued.credential.id, now
                         )
+                results = [fresh[item] if isinstance(item, int) else item for item in out]
                 if not fresh:
-                    return out  # every request was a repeat: nothing changes
+                    return results  # every request was a repeat: nothing changes
                 _insert(session, fresh)
                 audit.append(
                     session,
@@ -477,11 +506,73 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
                 )
             lists.count(len(fresh))
             ctx.counters.add("credential.issue", len(fresh))
-            return out
+            return results
         except StorageError as exc:
             if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
                 raise
     raise StorageError("could not allocate status indices")  # pragma: no cover
+
+
+def _build_many(
+    ctx: RegistryContext,
+    planned: list[tuple[_Inputs, PublicKey, int, str, str]],
+    personal: dict[str, dict[str, str]],
+    list_row: tuple[int, str, int],
+    now: int,
+) -> list[Issued]:
+    """Sign the planned credentials (on every core for a large batch) and make their rows."""
+    key = ctx.keys.issuing_key
+    list_id, uri, _size = list_row
+    specs = []
+    for inputs, holder, index, _key, _fingerprint in planned:
+        assert inputs.valid_until is not None
+        specs.append(
+            CredentialSpec(
+                issuer=ctx.config.issuer,
+                subject=inputs.subject,
+                holder_jwk={k: v for k, v in holder.jwk.items() if k != "kid"},
+                jurisdiction=ctx.config.jurisdiction,
+                level=inputs.level,
+                categories=tuple(loads_list(inputs.categories)),
+                status_uri=uri,
+                status_index=index,
+                issued_at=now,
+                expires_at=min(now + ctx.config.credential_lifetime, inputs.valid_until),
+                personal=personal[inputs.person_id],
+            )
+        )
+    tokens = sign_all(ctx, key, specs)
+    built = []
+    for (inputs, holder, index, idempotency_key, _fingerprint), spec, sd_jwt in zip(
+        planned, specs, tokens, strict=True
+    ):
+        assert inputs.organization_id is not None
+        credential_id = new_id("crd")
+        record = CredentialRecord(
+            id=credential_id,
+            kind="personnel",
+            person_id=inputs.person_id,
+            organization_id=inputs.organization_id,
+            assessment_id=inputs.assessment_id,
+            node_id=None,
+            jurisdiction=ctx.config.jurisdiction,
+            level=inputs.level,
+            categories=inputs.categories,
+            state="valid",
+            state_reason=None,
+            status_list_id=list_id,
+            status_index=index,
+            issued_at=now,
+            expires_at=spec.expires_at,
+            holder_thumbprint=holder.thumbprint,
+            issuing_kid=key.kid,
+            suspended_by=None,
+            sealed_sd_jwt=ctx.keys.kek.seal(credential_id, sd_jwt.encode()).to_blob()
+            if idempotency_key
+            else None,
+        )
+        built.append(Issued(record, sd_jwt))
+    return built
 
 
 def _distinct_free_indices(session: Session, list_row: tuple[int, str, int], count: int) -> list[int]:

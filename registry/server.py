@@ -103,6 +103,9 @@ class RunningRegistry:
         self.health.enter_graceful_shutdown()
         self.stop_event.set()
         self.hub.stop()
+        from registry.signing import close_pools
+
+        close_pools(self.ctx)
         self.server.stop(grace).wait(grace + 1)
         if self.executor is not None:
             self.executor.shutdown(wait=False)  # gRPC does not own the pool it was given
@@ -141,6 +144,7 @@ def start(
     freshness_check: float = 5.0,
     heartbeat: float = 15.0,
     poll_interval: float = 0.1,
+    warm_signing: bool = False,
 ) -> RunningRegistry:
     """Start serving on ``listen``; returns at once with a handle to stop it."""
     check_listen_address(listen, insecure=insecure)
@@ -191,6 +195,8 @@ def start(
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningRegistry(server, port, ctx, hub, health_servicer, executor=executor)
+    if warm_signing:
+        threading.Thread(target=_warm_signing, args=(ctx,), name="signing-warmup", daemon=True).start()
     keeper = threading.Thread(
         target=_keep_fresh, args=(ctx, running.stop_event, freshness_check), name="freshness", daemon=True
     )
@@ -228,6 +234,15 @@ def _stop_federation(ctx: RegistryContext) -> None:
     except ImportError:  # pragma: no cover - federation ships with the registry
         return
     stop_partner_sync(ctx)
+
+
+def _warm_signing(ctx: RegistryContext) -> None:
+    from registry.signing import warm
+
+    try:
+        warm(ctx, ctx.keys.issuing_key)
+    except Exception as exc:  # noqa: BLE001 - bulk issuance then signs in-process; nothing else depends on it
+        log.warning(json.dumps({"event": "signing_pool_unavailable", "error": str(exc)}))
 
 
 def _keep_fresh(ctx: RegistryContext, stop: threading.Event, every: float) -> None:

@@ -1,0 +1,132 @@
+"""Signing credentials on every core for bulk issuance.
+
+Python runs one thread at a time, and signing (SD-JWT construction and
+Ed25519) is most of the cost of issuing. Bulk issuance therefore hands the
+signing of large batches to a small pool of worker processes, one per core.
+A worker holds the current issuing key (sent once, over the pool's private
+pipe, when the pool starts) and turns plain specifications into SD-JWTs;
+everything else — checks, status indices, the database, the audit log —
+stays in the registry process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.credentials import ClearanceClaim, StatusReference, issue_personnel_credential
+from clearance.keys import PublicKey, SigningKey
+
+MIN_BATCH = 256
+"""Below this, signing in the registry process is faster than shipping the work out."""
+
+
+@dataclass(frozen=True)
+class CredentialSpec:
+    """Everything needed to sign one personnel credential, as plain picklable data."""
+
+    issuer: str
+    subject: str
+    holder_jwk: dict[str, str]
+    jurisdiction: str
+    level: str
+    categories: tuple[str, ...]
+    status_uri: str
+    status_index: int
+    issued_at: int
+    expires_at: int
+    personal: dict[str, str]
+
+
+def sign_credential(key: SigningKey, spec: CredentialSpec) -> str:
+    """The SD-JWT (with all its disclosures) for ``spec``."""
+    return issue_personnel_credential(
+        key,
+        issuer=spec.issuer,
+        subject=spec.subject,
+        holder=PublicKey.from_jwk(spec.holder_jwk),
+        clearance=ClearanceClaim(spec.jurisdiction, spec.level, spec.categories),
+        status=StatusReference(spec.status_uri, spec.status_index),
+        issued_at=spec.issued_at,
+        expires_at=spec.expires_at,
+        personal=spec.personal,
+    ).serialize()
+
+
+_WORKER_KEY: SigningKey | None = None
+
+
+def _start_worker(pem: bytes) -> None:
+    global _WORKER_KEY
+    _WORKER_KEY = SigningKey.from_pem(pem)
+
+
+def _sign_chunk(specs: list[CredentialSpec]) -> list[str]:
+    assert _WORKER_KEY is not None
+    return [sign_credential(_WORKER_KEY, spec) for spec in specs]
+
+
+class SigningPool:
+    """Worker processes that sign with one issuing key."""
+
+    def __init__(self, key: SigningKey, workers: int) -> None:
+        self.kid = key.kid
+        self._workers = workers
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(key.to_pem(),),
+        )
+
+    def sign_many(self, specs: list[CredentialSpec]) -> list[str]:
+        if not specs:  # start every worker now (they are spawned lazily)
+            list(self._executor.map(_sign_chunk, [[] for _ in range(self._workers)]))
+            return []
+        size = -(-len(specs) // (self._workers * 4))
+        chunks = [specs[i : i + size] for i in range(0, len(specs), size)]
+        return [token for part in self._executor.map(_sign_chunk, chunks) for token in part]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_POOLS: dict[int, SigningPool] = {}
+_LOCK = threading.Lock()
+
+
+def _pool(owner: Any, key: SigningKey, workers: int) -> SigningPool:
+    with _LOCK:
+        pool = _POOLS.get(id(owner))
+        if pool is None or pool.kid != key.kid:
+            if pool is not None:
+                pool.close()
+            pool = _POOLS[id(owner)] = SigningPool(key, workers)
+        return pool
+
+
+def sign_all(owner: Any, key: SigningKey, specs: list[CredentialSpec]) -> list[str]:
+    """Sign ``specs`` with ``key``: on every core when the batch is large and there are cores."""
+    workers = os.cpu_count() or 1
+    if len(specs) < MIN_BATCH or workers < 2:
+        return [sign_credential(key, spec) for spec in specs]
+    return _pool(owner, key, workers).sign_many(specs)
+
+
+def warm(owner: Any, key: SigningKey) -> None:
+    """Start the workers ahead of the first bulk load (a server does this at start)."""
+    workers = os.cpu_count() or 1
+    if workers >= 2:
+        pool = _pool(owner, key, workers)
+        pool.sign_many([])
+
+
+def close_pools(owner: Any) -> None:
+    with _LOCK:
+        pool = _POOLS.pop(id(owner), None)
+    if pool is not None:
+        pool.close()
