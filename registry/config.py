@@ -56,7 +56,6 @@ class RegistryConfig:
     status_list_size: int = 1 << 20
     status_list_lifetime: int = 2 * 86400
     status_freshness_interval: int = 300
-    full_list_every: int = 1000
     appeal_window: int = 60 * 86400
     endpoint: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -83,7 +82,6 @@ class RegistryConfig:
             "status_list_lifetime",
             "status_freshness_interval",
             "appeal_window",
-            "full_list_every",
         ):
             value = getattr(self, name)
             if type(value) is not int or value <= 0:
@@ -138,7 +136,7 @@ class RegistryConfig:
 
     def save(self) -> None:
         """Write ``DIR/registry.toml`` atomically."""
-        lines = ["# clearance registry configuration (see docs/registry.md)"]
+        lines = ["# clearance registry configuration (see docs/operations.md)"]
         for name in self.__dataclass_fields__:
             if name in ("directory", "extra"):
                 continue
