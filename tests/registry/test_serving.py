@@ -94,9 +94,11 @@ def test_tls_is_the_default_and_a_plaintext_client_gets_nothing(
     tls_registry: tuple[RunningRegistry, bytes],
 ) -> None:
     running, _ca = tls_registry
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        with pytest.raises(grpc.RpcError) as refused:
-            rpc.PublicationServiceStub(channel).GetTrustBundle(pb.GetTrustBundleRequest(), timeout=3)
+    with (
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        rpc.PublicationServiceStub(channel).GetTrustBundle(pb.GetTrustBundleRequest(), timeout=3)
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
