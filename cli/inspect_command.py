@@ -10,6 +10,7 @@ input                              kind
 compact JWS ``statuslist+jwt``     ``status_list_token``
 compact JWS ``clearance-status-delta+jwt``  ``status_delta``
 compact JWS ``clearance-bundle+jwt``  ``trust_bundle``
+compact JWS ``clearance-visit+jwt``   ``visit_assurance``
 JSON ``{"bits", "lst"}``           ``status_list`` (bare, unsigned)
 JWS JSON ``clearance-agreement+jws``  ``agreement``
 JWS JSON ``clearance-root+jws``    ``root_rotation``
@@ -30,7 +31,9 @@ Checks come in two layers:
   key for a bare list, which is unsigned) refuses rather than passes.
 
 Never checked here: a presentation's nonce (only the verifier that issued it
-can tell whether it is fresh) and a credential's status (inspect its list).
+can tell whether it is fresh), a credential's status (inspect its list), and
+whether a visit assurance names the person presenting it and this host (only
+the host node, holding the visitor's presentation, can tell).
 
 Heavy modules (the trust core pulls in cryptography) are imported inside the
 functions that need them, so ``clearance --help`` stays fast.
@@ -62,6 +65,7 @@ if TYPE_CHECKING:
     from clearance.sdjwt import SdJwtParts
     from clearance.statusdelta import StatusDelta
     from clearance.statuslist import StatusList, StatusListToken
+    from clearance.visit import VisitAssurance
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024 + 1024
 """The largest artifact (a status list token, ``clearance.statuslist.MAX_TOKEN_BYTES``) plus white space."""
@@ -895,6 +899,92 @@ class RootRotationInspector(Inspector):
         return f"endorsed by the trusted root {root.thumbprint}; new root {new_root.thumbprint}"
 
 
+class VisitAssuranceInspector(Inspector):
+    """A visit assurance: the visitor's home registry vouches for one visit to a named host."""
+
+    kind = "visit_assurance"
+    anchor = "the issuer signature needs --jwks (a JWK Set or the issuing registry's trust bundle)"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.assurance: VisitAssurance | None = None
+        self.jws: CompactJWS | None = None
+
+    def decode(self, report: Report) -> None:
+        from clearance.jws import decode_compact
+        from clearance.visit import VISIT_TYP, parse_visit_assurance
+
+        assurance = self.assurance = parse_visit_assurance(self.text)
+        self.jws = decode_compact(self.text, what="visit assurance", max_bytes=8192, typ=VISIT_TYP)
+        report.fields.update(
+            header=self.jws.header,
+            payload=self.jws.payload,
+            issuer=assurance.issuer,
+            subject=assurance.subject,
+            assurance_id=assurance.assurance_id,
+            iat=assurance.issued_at,
+            holder_key=assurance.holder_thumbprint,
+            clearance=assurance.clearance.to_json(),
+            host={
+                "jurisdiction": assurance.host_jurisdiction,
+                "organization": assurance.host_organization,
+            },
+            programme=assurance.programme,
+            visit_kind=assurance.kind.value,
+            window={
+                "nbf": assurance.not_before,
+                "exp": assurance.expires_at,
+                "state": _window_state(report.at, assurance.not_before, assurance.expires_at),
+            },
+        )
+        report.passed.append("claims have the shape of a visit assurance")
+        report.not_checked.append(
+            "the visitor and the host: only the host node can check them, with the visitor's "
+            "presentation (same pseudonym and holder key, and itself the named host)"
+        )
+
+    def verify(self, trust: Trust, report: Report) -> str:
+        from clearance.jws import verify_compact
+
+        assert self.assurance is not None
+        assert self.jws is not None
+        assurance = self.assurance
+        issuing = trust.require_issuing("a visit assurance")
+        verify_compact(self.jws, issuing.key(assurance.kid, "the visit assurance"), what="visit assurance")
+        report.passed.append(f"issuer signature by {assurance.kid} from {issuing.source}")
+        bundle = issuing.bundle
+        if bundle is not None:
+            if assurance.issuer != bundle.issuer:
+                raise VerificationError(
+                    Reason.UNTRUSTED_ISSUER,
+                    f"visit assurance iss {assurance.issuer[:80]!r} is not {bundle.issuer!r}",
+                )
+            if not bundle.issuing_key(assurance.kid).covers(assurance.issued_at):
+                raise VerificationError(
+                    Reason.KEY_NOT_VALID_AT_ISSUANCE,
+                    f"issuing key {assurance.kid} was not valid when the visit assurance was signed",
+                )
+            if assurance.clearance.jurisdiction != bundle.jurisdiction:
+                raise VerificationError(
+                    Reason.INVALID_CLAIM,
+                    f"{bundle.jurisdiction} may not vouch for a {assurance.clearance.jurisdiction} clearance",
+                )
+            report.passed.append(f"issuer and key window fit {issuing.source}")
+        if trust.at < assurance.not_before:
+            raise VerificationError(Reason.NOT_YET_VALID, f"the visit has not started at {trust.at}")
+        if trust.at >= assurance.expires_at:
+            raise VerificationError(Reason.EXPIRED, f"the visit window has ended at {trust.at}")
+        return f"signed by issuing key {assurance.kid} from {issuing.source}; inside its window at {trust.at}"
+
+
+def _window_state(at: int, not_before: int, expires_at: int) -> str:
+    if at < not_before:
+        return "not yet started"
+    if at >= expires_at:
+        return "ended"
+    return "current"
+
+
 # -- recognizing the kind ---------------------------------------------------------
 
 
@@ -940,6 +1030,7 @@ def _detect_compact(text: str) -> Inspector:
     from clearance.sdjwt import KB_TYP
     from clearance.statusdelta import STATUS_DELTA_TYP
     from clearance.statuslist import STATUS_LIST_TYP
+    from clearance.visit import VISIT_TYP
 
     encoded = text.split(".", 1)[0]
     if len(encoded) > 4096:
@@ -954,6 +1045,8 @@ def _detect_compact(text: str) -> Inspector:
         return StatusDeltaInspector(text)
     if typ == BUNDLE_TYP:
         return TrustBundleInspector(text)
+    if typ == VISIT_TYP:
+        return VisitAssuranceInspector(text)
     if typ == SD_JWT_VC_TYP:
         raise MalformedError("an SD-JWT VC ends with '~' (RFC 9901 section 4); this one has none")
     if typ == KB_TYP:
@@ -1035,8 +1128,9 @@ def inspect(file: IO[bytes], json_output: bool, root: str | None, jwks: Path | N
     """Decode and verify any clearance artifact in FILE (- for stdin).
 
     Recognizes credentials, presentations, status list tokens and bare status
-    lists, status deltas, trust bundles, agreements and root rotations. With
-    --root or --jwks the artifact is also verified against that trust.
+    lists, status deltas, trust bundles, agreements, root rotations and visit
+    assurances. With --root or --jwks the artifact is also verified against
+    that trust.
 
     Exit status: 0 decoded (and verified, when trust was given); 3 refused:
     verification failed, or the artifact can never be valid (forbidden

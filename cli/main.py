@@ -51,6 +51,10 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "inspect": ("cli.inspect_command:inspect", "Decode and verify any clearance artifact."),
     "bench": ("cli.bench_commands:bench", "Benchmarks that print their figures."),
     "demo": ("cli.demo_command:demo", "Run the whole story end to end on loopback."),
+    "completion": (
+        "cli.completion_command:completion",
+        "Print the shell completion script (bash, zsh, fish).",
+    ),
 }
 
 
@@ -107,8 +111,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(exits.FAILURE)
+    except click.UsageError as exc:
+        # One line that says what is wrong and where to look, not a usage dump.
+        where = exc.ctx.command_path if exc.ctx is not None else "clearance"
+        click.echo(f"error: {exc.format_message()} (see: {where} --help)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -208,3 +208,15 @@ def progress(label: str, *, interval: float = 0.5) -> Iterator[None]:
         done.set()
         ticker.join()
         click.echo("\r\033[K", err=True, nl=False)
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (only on a terminal); yields ``advance(n)``."""
+    if not stderr_is_terminal():
+        yield lambda _n: None
+        return
+    with click.progressbar(
+        length=total, label=label, file=sys.stderr, show_eta=True, show_percent=True
+    ) as bar:
+        yield bar.update
