@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from registry.models import IdempotencyRecord
 from registry.policy import Caller
 
 Clock = Callable[[], int]
+T = TypeVar("T")
 
 
 def system_clock() -> int:
@@ -63,6 +64,23 @@ class RegistryContext:
     counters: Counters = field(default_factory=Counters)
     _writer: WriteBatcher | None = field(default=None, repr=False)
     _writer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _resources: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def resource(self, name: str, make: Callable[[], T]) -> T:
+        """This context's one ``name`` object (a cache, a pool), made on first use.
+
+        Kept on the context itself, so two registries in one process (tests,
+        the demo) never share one, and it goes away with its context.
+        """
+        with self._writer_lock:
+            if name not in self._resources:
+                self._resources[name] = make()
+            value: T = self._resources[name]
+            return value
+
+    def drop_resource(self, name: str) -> Any:
+        with self._writer_lock:
+            return self._resources.pop(name, None)
 
     def now(self) -> int:
         return self.clock()

@@ -117,11 +117,8 @@ class _OpenList:
             self._row = None
 
 
-_open_lists: dict[int, _OpenList] = {}
-
-
 def _open_list(ctx: RegistryContext) -> _OpenList:
-    return _open_lists.setdefault(id(ctx), _OpenList())
+    return ctx.resource("issuance.open_list", _OpenList)
 
 
 @dataclass(frozen=True)
@@ -333,12 +330,15 @@ class _SingleIssuance:
         loaded = _load_inputs(session, {p.request.assessment_id for p in pending})
         outcomes: list[tuple[Any, list[AuditEvent]] | ClearanceError] = []
         fresh: list[Issued] = []
+        fresh_by_id: dict[str, Issued] = {}
         for item in pending:
             key = item.request.idempotency_key
             try:
                 earlier = find_idempotent(session, item.caller, key, "issue_credential", item.fingerprint)
                 if earlier is not None:
-                    outcomes.append((_earlier(ctx, session, earlier), []))
+                    # Issued earlier in this very batch: its row is inserted only at the end.
+                    issued_here = fresh_by_id.get(earlier)
+                    outcomes.append((issued_here or _earlier(ctx, session, earlier), []))
                     continue
                 inputs = _check_inputs(
                     ctx, loaded.get(item.request.assessment_id), item.request.assessment_id, now
@@ -351,6 +351,7 @@ class _SingleIssuance:
                 ctx, inputs, item.holder, item.list_row, index, now, keep_copy=bool(key)
             )
             fresh.append(issued)
+            fresh_by_id[issued.credential.id] = issued
             if key:
                 remember_idempotent(
                     session, item.caller, key, "issue_credential", item.fingerprint, issued.credential.id, now
@@ -374,9 +375,6 @@ class _SingleIssuance:
         return outcomes
 
 
-_single_writers: dict[int, _SingleIssuance] = {}
-
-
 def issue_credential(ctx: RegistryContext, caller: Caller, request: IssueRequest) -> Issued:
     """Issue one personnel credential (idempotent per caller and key).
 
@@ -397,7 +395,7 @@ def issue_credential(ctx: RegistryContext, caller: Caller, request: IssueRequest
         "issue_credential", {"assessment": request.assessment_id, "holder": holder.thumbprint}
     )
     lists = _open_list(ctx)
-    writer = _single_writers.setdefault(id(ctx), _SingleIssuance(ctx))
+    writer = ctx.resource("issuance.single_writer", lambda: _SingleIssuance(ctx))
     for attempt in range(_RETRIES):
         list_row = lists.get(ctx)  # outside the write: it may open a transaction of its own
         try:

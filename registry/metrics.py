@@ -86,5 +86,10 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         )
 
 
+def forget(ctx: RegistryContext) -> None:
+    """Stop counting a stopped registry's events."""
+    _BUSINESS.contexts[:] = [c for c in _BUSINESS.contexts if c is not ctx]
+
+
 def start_metrics_server(port: int) -> None:
     start_http_server(port, addr="127.0.0.1", registry=REGISTRY)

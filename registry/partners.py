@@ -140,8 +140,12 @@ class PartnerSync:
         try:
             foreign = trust.update_foreign_bundle(bundle_token, now)
         except VerificationError as exc:
-            if "terminated" in exc.detail:
-                self._partner_ended(partner, exc.detail)
+            if "terminated" in exc.detail and not self._partner_ended(partner, exc.detail):
+                raise VerificationError(
+                    exc.reason,
+                    f"{partner.jurisdiction} does not list agreement {partner.agreement_id} yet: "
+                    "waiting for it to import the agreement",
+                ) from exc
             raise
         lists = []
         for location in foreign.status_lists:
@@ -185,21 +189,30 @@ class PartnerSync:
                 continue  # expired or no longer covered: the fresh copy replaces it
         return trust
 
-    def _partner_ended(self, partner: _Partner, why: str) -> None:
+    def _partner_ended(self, partner: _Partner, why: str) -> bool:
+        """End the agreement here if the partner listed it before; returns whether it was ended.
+
+        A partner that has never listed it (we never synced with it) has not ended it: it has
+        not imported it yet, and the agreement stays in force here while we wait for it.
+        """
         ctx = self._ctx
         now = ctx.now()
         with ctx.db.transaction() as session:
             row = session.get(AgreementRow, partner.agreement_id)
-            if row is not None and row.state == IN_FORCE:
-                end_agreement(
-                    ctx,
-                    session,
-                    row.id,
-                    reason=f"ended by {partner.jurisdiction}: {why}",
-                    actor="system",
-                    now=now,
-                )
+            if row is None or row.state != IN_FORCE:
+                return True
+            if row.last_sync is None:
+                return False
+            end_agreement(
+                ctx,
+                session,
+                row.id,
+                reason=f"ended by {partner.jurisdiction}: {why}",
+                actor="system",
+                now=now,
+            )
         ctx.changed()
+        return True
 
     def _record(self, partner: _Partner, problem: str) -> None:
         log.warning(
@@ -232,17 +245,13 @@ def _store(
     return True
 
 
-_SYNCS: dict[int, PartnerSync] = {}
-
-
 def start_partner_sync(ctx: RegistryContext) -> PartnerSync:
-    sync = PartnerSync(ctx)
-    _SYNCS[id(ctx)] = sync
+    sync = ctx.resource("partners.sync", lambda: PartnerSync(ctx))
     sync.start()
     return sync
 
 
 def stop_partner_sync(ctx: RegistryContext) -> None:
-    sync = _SYNCS.pop(id(ctx), None)
+    sync = ctx.drop_resource("partners.sync")
     if sync is not None:
         sync.stop()

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clearance.bundle import IssuingKey, StatusListLocation, TrustBundle
@@ -123,7 +124,26 @@ def publish_bundle(ctx: RegistryContext, session: Session, *, now: int, reason: 
 
 
 def ensure_fresh(ctx: RegistryContext) -> bool:
-    """Republish what is about to go stale. Returns whether anything was published."""
+    """Republish what is about to go stale. Returns whether anything was published.
+
+    Several replicas may renew the same document at once (all of them starting
+    after a pause, say): the one that loses the race tries again and finds
+    nothing left to do.
+
+    Raises:
+        StorageError: the database failed.
+    """
+    attempts = 3
+    while True:
+        attempts -= 1
+        try:
+            return _renew(ctx)
+        except StorageError as exc:
+            if attempts == 0 or not isinstance(exc.__cause__, IntegrityError):
+                raise
+
+
+def _renew(ctx: RegistryContext) -> bool:
     now = ctx.now()
     published = False
     with ctx.db.transaction() as session:

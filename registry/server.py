@@ -103,9 +103,11 @@ class RunningRegistry:
         self.health.enter_graceful_shutdown()
         self.stop_event.set()
         self.hub.stop()
+        from registry.metrics import forget
         from registry.signing import close_pools
 
         close_pools(self.ctx)
+        forget(self.ctx)
         self.server.stop(grace).wait(grace + 1)
         if self.executor is not None:
             self.executor.shutdown(wait=False)  # gRPC does not own the pool it was given

@@ -95,18 +95,24 @@ class SigningPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-_POOLS: dict[int, SigningPool] = {}
 _LOCK = threading.Lock()
 
 
+class _Pools:
+    """The signing pool of one registry context (recreated when the issuing key changes)."""
+
+    def __init__(self) -> None:
+        self.pool: SigningPool | None = None
+
+
 def _pool(owner: Any, key: SigningKey, workers: int) -> SigningPool:
+    holder: _Pools = owner.resource("signing.pools", _Pools)
     with _LOCK:
-        pool = _POOLS.get(id(owner))
-        if pool is None or pool.kid != key.kid:
-            if pool is not None:
-                pool.close()
-            pool = _POOLS[id(owner)] = SigningPool(key, workers)
-        return pool
+        if holder.pool is None or holder.pool.kid != key.kid:
+            if holder.pool is not None:
+                holder.pool.close()
+            holder.pool = SigningPool(key, workers)
+        return holder.pool
 
 
 def sign_all(owner: Any, key: SigningKey, specs: list[CredentialSpec]) -> list[str]:
@@ -126,7 +132,6 @@ def warm(owner: Any, key: SigningKey) -> None:
 
 
 def close_pools(owner: Any) -> None:
-    with _LOCK:
-        pool = _POOLS.pop(id(owner), None)
-    if pool is not None:
-        pool.close()
+    holder = owner.drop_resource("signing.pools")
+    if holder is not None and holder.pool is not None:
+        holder.pool.close()

@@ -101,8 +101,13 @@ def random_free_index(
 
 
 def _locked(session: Session, list_id: int) -> StatusListRow:
+    # populate_existing: if the session read the row before taking the lock, the
+    # values another process committed meanwhile must replace what it holds.
     row = session.execute(
-        select(StatusListRow).where(StatusListRow.id == list_id).with_for_update()
+        select(StatusListRow)
+        .where(StatusListRow.id == list_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if row is None:
         raise StorageError(f"status list {list_id} does not exist")
