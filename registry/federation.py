@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from clearance.agreement import Agreement
 from clearance.bundle import TrustBundle
-from clearance.credentials import ClearanceClaim
+from clearance.credentials import ClearanceClaim, check_jurisdiction, check_token
 from clearance.errors import (
     ConflictError,
     InvalidArgumentError,
@@ -194,6 +194,15 @@ def issue_visit(
         visit_kind = VisitKind(kind)
     except ValueError:
         raise InvalidArgumentError("kind", f"must be one of {[k.value for k in VisitKind]}") from None
+    for field_name, value, check in (
+        ("host_jurisdiction", host_jurisdiction, check_jurisdiction),
+        ("host_organization", host_organization, check_token),
+        ("programme", programme, check_token),
+    ):
+        try:
+            check(value, what=field_name)
+        except MalformedError as exc:
+            raise InvalidArgumentError(field_name, exc.detail) from exc
     now = ctx.now()
     with ctx.db.transaction() as session:
         credential = get_credential(session, credential_id)
@@ -227,8 +236,8 @@ def issue_visit(
                 not_before=not_before or now,
                 expires_at=min(not_after, credential.expires_at),
             )
-        except MalformedError as exc:
-            raise InvalidArgumentError("visit", exc.detail) from exc
+        except MalformedError as exc:  # only the window is left to refuse
+            raise InvalidArgumentError("not_after", exc.detail) from exc
         audit.append(
             session,
             at=now,
