@@ -301,6 +301,15 @@ def _wait(condition: Callable[[], bool], *, timeout: float, what: str) -> float:
     return time.monotonic() - started
 
 
+def _holds_partner(agent: Any, jurisdiction: str) -> bool:
+    """Whether ``agent``'s node holds the partner's bundle and every status list it names."""
+    trust = agent.state.current
+    partner = trust.foreign.get(jurisdiction)
+    return partner is not None and all(
+        location.uri in trust.status_lists for location in partner.bundle.status_lists
+    )
+
+
 def _record(story: Story, where: str, who: str, label: Any, decision: Any) -> dict[str, Any]:
     entry = {
         "node": where,
@@ -445,7 +454,7 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
             ),
         )
         waited = _wait(
-            lambda: "JP" in us_node.state.current.foreign and "US" in jp_node.state.current.foreign,
+            lambda: _holds_partner(us_node, "JP") and _holds_partner(jp_node, "US"),
             timeout=30,
             what="partner trust material reaching the nodes",
         )
