@@ -73,9 +73,10 @@ class Registry:
 
         self.jurisdiction = jurisdiction
         self.directory = directory
-        ctx, admin = init_registry(directory, jurisdiction=jurisdiction, endpoint="127.0.0.1:0")
+        port = _free_port()
+        ctx, admin = init_registry(directory, jurisdiction=jurisdiction, endpoint=f"127.0.0.1:{port}")
         self.ctx = ctx
-        self.running = server.start(ctx, "127.0.0.1:0", heartbeat=5.0, poll_interval=0.05)
+        self.running = server.start(ctx, f"127.0.0.1:{port}", heartbeat=5.0, poll_interval=0.05)
         self.endpoint = f"127.0.0.1:{self.running.port}"
         self.ca_pem = (directory / "tls" / "ca.pem").read_bytes()
         self.audience = admin.audience
@@ -661,6 +662,14 @@ def _state_name(state: int) -> str:
     from clearance.v1 import common_pb2 as common
 
     return str(common.AssessmentState.Name(state)).removeprefix("ASSESSMENT_STATE_").lower()  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _insecure(address: str) -> Any:

@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from sqlalchemy import select
@@ -55,6 +56,8 @@ class PartnerSync:
         self._stop = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
         self._manager: threading.Thread | None = None
+        self._streams: set[Any] = set()
+        self._streams_lock = threading.Lock()
 
     def start(self) -> None:
         self._manager = threading.Thread(target=self._manage, name="partner-sync", daemon=True)
@@ -63,6 +66,10 @@ class PartnerSync:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop following partners; wait (up to ``timeout`` each) for the threads to finish."""
         self._stop.set()
+        with self._streams_lock:
+            streams = list(self._streams)
+        for stream in streams:  # do not wait for the partner's next heartbeat
+            stream.cancel()
         for thread in (self._manager, *self._threads.values()):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout)
@@ -108,12 +115,21 @@ class PartnerSync:
                 stub = rpc.PublicationServiceStub(channel)
                 self.sync_once(partner, stub)
                 backoff = 1.0
-                for message in stub.Watch(pb.WatchRequest(), timeout=self._poll * 10):
-                    if self._stop.is_set() or not self._in_force(partner.agreement_id):
-                        break
-                    if message.WhichOneof("update") in ("trust_bundle", "status_list", "status_delta"):
-                        self.sync_once(partner, stub)
+                stream = stub.Watch(pb.WatchRequest(), timeout=self._poll * 10)
+                with self._streams_lock:
+                    self._streams.add(stream)
+                try:
+                    for message in stream:
+                        if self._stop.is_set() or not self._in_force(partner.agreement_id):
+                            break
+                        if message.WhichOneof("update") in ("trust_bundle", "status_list", "status_delta"):
+                            self.sync_once(partner, stub)
+                finally:
+                    with self._streams_lock:
+                        self._streams.discard(stream)
             except grpc.RpcError as exc:
+                if self._stop.is_set():
+                    break  # our own cancellation at stop
                 self._record(partner, str(to_error(exc, peer=f"partner {partner.jurisdiction}")))
             except ClearanceError as exc:
                 self._record(partner, str(exc))
