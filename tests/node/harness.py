@@ -348,12 +348,16 @@ class NodeProcess:
                 stdout=log,
                 stderr=log,
             )
-        wait_until(
-            lambda: (self.directory / LOCAL_ADDR).exists(),
-            timeout,
-            f"node did not start; see {self.log}",
-            alive=self.process,
-        )
+        try:
+            wait_until(
+                lambda: (self.directory / LOCAL_ADDR).exists(),
+                timeout,
+                f"node did not start; see {self.log}",
+                alive=self.process,
+            )
+        except AssertionError:
+            self.kill()  # a node that failed to start must not outlive the test
+            raise
         return self
 
     @property
