@@ -201,6 +201,7 @@ def serve(
         sys.exit(run_replicas(child, processes, metrics_port=metrics_port))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
     ctx = server.open_context(directory, database_url=database_url)
     running = server.start(
         ctx, listen, insecure=insecure, metrics_port=metrics_port, max_workers=workers, warm_signing=True

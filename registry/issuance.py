@@ -61,6 +61,7 @@ from registry.models import (
     Node,
     Organization,
     Person,
+    StatusListRow,
 )
 from registry.organizations import parse_public_jwk
 from registry.people import PersonalData
@@ -446,6 +447,11 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
         try:
             list_row = lists.get(ctx)  # before the transaction: it may open one of its own
             with ctx.db.transaction() as session:
+                # Bulk loads of one list take turns: two batches drawing a thousand random
+                # indices each at the same time would collide on one of them most times.
+                session.execute(
+                    select(StatusListRow.id).where(StatusListRow.id == list_row[0]).with_for_update()
+                )
                 loaded = _load_inputs(session, {r.assessment_id for r in requests})
                 indices = _distinct_free_indices(session, list_row, len(requests))
                 personal: dict[str, dict[str, str]] = {}
