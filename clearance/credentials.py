@@ -12,6 +12,7 @@ organization is not a person) and binds the key of the organization's node.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ CREDENTIAL_TYPES = frozenset({PERSONNEL_VCT, FACILITY_VCT})
 
 DISCLOSABLE_PERSONAL_CLAIMS = ("given_name", "family_name", "birthdate", "nationality", "employer")
 """The only personal claims a personnel credential may carry, each selectively disclosable."""
+_DISCLOSABLE = frozenset(DISCLOSABLE_PERSONAL_CLAIMS)
 
 _JURISDICTION = re.compile(r"[A-Z]{2}")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -95,7 +97,25 @@ class ClearanceClaim:
         categories = obj["categories"]
         if not isinstance(categories, list):
             raise MalformedError("clearance categories must be an array")
+        if cls is ClearanceClaim and len(categories) <= _SHARED_CATEGORIES:
+            try:
+                return _shared_clearance(obj["jurisdiction"], obj["level"], tuple(categories))
+            except TypeError:  # an unhashable member: not a valid claim, which cls() explains
+                pass
         return cls(obj["jurisdiction"], obj["level"], tuple(categories))
+
+
+_SHARED_CATEGORIES = 16
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_clearance(jurisdiction: str, level: str, categories: tuple[str, ...]) -> ClearanceClaim:
+    """One immutable :class:`ClearanceClaim` for every credential that grants the same clearance.
+
+    A claim is checked when first built; a credential of a clearance seen before reuses it.
+    Keyed on the claim's values (which many credentials share), never on a credential.
+    """
+    return ClearanceClaim(jurisdiction, level, categories)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +198,12 @@ class CredentialClaims:
             organization = dict(organization)
         elif organization is not None:
             raise MalformedError("a personnel credential carries no organization claim")
-        disclosed = {k: claims[k] for k in DISCLOSABLE_PERSONAL_CLAIMS if k in claims}
+        # Most presentations disclose nothing: skip building the dict then.
+        disclosed = (
+            {}
+            if claims.keys().isdisjoint(_DISCLOSABLE)
+            else {k: claims[k] for k in DISCLOSABLE_PERSONAL_CLAIMS if k in claims}
+        )
         return cls(
             issuer=iss,
             vct=vct,

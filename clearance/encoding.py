@@ -15,9 +15,14 @@ from typing import Any
 from clearance.errors import MalformedError, Reason
 
 MAX_JSON_DEPTH = 32
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/***")
+"""base64url to base64; ``+``, ``/`` and ``=`` become ``*``, which strict decoding refuses."""
+_PADDING = (b"", b"", b"==", b"=")
+"""Per length mod 4 (1 is impossible), the padding that standard base64 wants."""
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_UNUSED_BITS = {0: 0, 2: 0b1111, 3: 0b11}
+_SEXTETS = bytes(_ALPHABET.find(bytes([c])) & 0xFF for c in range(256))
+"""The 6-bit value of each base64url character (255 for a byte outside the alphabet)."""
+_UNUSED_BITS = (0, 0, 0b1111, 0b11)
 """Per length mod 4, the bits of the last character that carry no data."""
 
 
@@ -40,17 +45,20 @@ def b64url_decode(text: str | bytes, *, what: str = "value") -> bytes:
         raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
     except UnicodeEncodeError as exc:
         raise MalformedError(f"{what} is not unpadded base64url") from exc
-    if b"+" in raw or b"/" in raw or b"=" in raw or len(raw) % 4 == 1:
+    tail = len(raw) % 4
+    if tail == 1:
         raise MalformedError(f"{what} is not unpadded base64url")
     try:
-        data = binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
+        # One pass refuses padding, "+" and "/" (translated to "*") and anything else
+        # outside the alphabet.
+        data = binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[tail], strict_mode=True)
     except binascii.Error as exc:
         raise MalformedError(f"{what} is not unpadded base64url") from exc
     # RFC 4648 section 3.5: the bits of the last character that encode no data must be
     # zero. Otherwise several texts decode to the same bytes, and a signature or list
     # could be re-encoded into a "different" token that still verifies.
-    unused = _UNUSED_BITS[len(raw) % 4]
-    if unused and _ALPHABET.index(raw[-1]) & unused:
+    unused = _UNUSED_BITS[tail]
+    if unused and _SEXTETS[raw[-1]] & unused:
         raise MalformedError(f"{what} is not canonical base64url")
     return data
 

@@ -8,12 +8,11 @@ files with mode 0600, atomically (temporary file in the same directory, fsync,
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,15 +56,19 @@ class PublicKey:
     :class:`SigningKey`.
     """
 
-    __slots__ = ("_key", "alg", "jwk", "thumbprint")
+    __slots__ = ("_jwk", "_key", "_thumbprint", "_verify", "alg")
+    _key: PublicKeyObject
+    _jwk: dict[str, str]
+    _thumbprint: str | None
+    _verify: Callable[[bytes, Any, bytes], bool]
+    """The ``verify`` of PyJWT's algorithm object for this key type."""
+    alg: Alg
 
     def __init__(self, key: PublicKeyObject) -> None:
         if isinstance(key, ed25519.Ed25519PublicKey):
-            self.alg: Alg = "EdDSA"
             raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            jwk: dict[str, str] = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+            self._init(key, "EdDSA", _OKP.verify, {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)})
         elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-            self.alg = "ES256"
             numbers = key.public_numbers()
             jwk = {
                 "kty": "EC",
@@ -73,11 +76,35 @@ class PublicKey:
                 "x": b64url_encode(numbers.x.to_bytes(32, "big")),
                 "y": b64url_encode(numbers.y.to_bytes(32, "big")),
             }
+            self._init(key, "ES256", _ES256.verify, jwk)
         else:
             raise MalformedError("only Ed25519 and P-256 keys are supported")
+
+    def _init(
+        self, key: PublicKeyObject, alg: Alg, verify: Callable[[bytes, Any, bytes], bool], jwk: dict[str, str]
+    ) -> None:
         self._key = key
-        self.thumbprint = jwk_thumbprint(jwk)
-        self.jwk: dict[str, str] = {**jwk, "kid": self.thumbprint}
+        self.alg = alg
+        self._verify = verify
+        self._jwk = jwk
+        self._thumbprint = None
+
+    @property
+    def thumbprint(self) -> str:
+        """The RFC 7638 thumbprint, the key's ``kid``.
+
+        Computed when first asked for: a presentation's holder key is used to verify one
+        signature and its thumbprint is rarely needed.
+        """
+        thumbprint = self._thumbprint
+        if thumbprint is None:
+            thumbprint = self._thumbprint = jwk_thumbprint(self._jwk)
+        return thumbprint
+
+    @property
+    def jwk(self) -> dict[str, str]:
+        """The public JWK with its ``kid`` (a new dict on every call)."""
+        return {**self._jwk, "kid": self.thumbprint}
 
     @classmethod
     def from_jwk(cls, jwk: Any) -> PublicKey:
@@ -89,13 +116,37 @@ class PublicKey:
         """
         if not isinstance(jwk, dict):
             raise MalformedError("JWK is not a JSON object")
-        if _PRIVATE_MEMBERS.intersection(jwk):
+        if not _PRIVATE_MEMBERS.isdisjoint(jwk):
             raise MalformedError("JWK carries private key material")
         kty, crv = jwk.get("kty"), jwk.get("crv")
         x, y = jwk.get("x"), jwk.get("y")
         if not isinstance(x, str) or (kty == "EC" and not isinstance(y, str)):
             raise MalformedError("JWK lacks its coordinates")
-        return _public_key_from_members(str(kty), str(crv), x, y if kty == "EC" else None)
+        try:
+            if kty == "OKP" and crv == "Ed25519":
+                raw = b64url_decode(x, what="JWK x")
+                if len(raw) != 32:
+                    raise MalformedError("Ed25519 JWK x must be 32 bytes")
+                # x was decoded strictly, so it is the canonical encoding __init__ would make.
+                key = cls.__new__(cls)
+                key._init(
+                    ed25519.Ed25519PublicKey.from_public_bytes(raw),
+                    "EdDSA",
+                    _OKP.verify,
+                    {"kty": "OKP", "crv": "Ed25519", "x": x},
+                )
+                return key
+            if kty == "EC" and crv == "P-256" and isinstance(y, str):
+                xb, yb = b64url_decode(x, what="JWK x"), b64url_decode(y, what="JWK y")
+                if len(xb) != 32 or len(yb) != 32:
+                    raise MalformedError("P-256 JWK coordinates must be 32 bytes")
+                numbers = ec.EllipticCurvePublicNumbers(
+                    int.from_bytes(xb, "big"), int.from_bytes(yb, "big"), ec.SECP256R1()
+                )
+                return cls(numbers.public_key())
+        except ValueError as exc:
+            raise MalformedError("JWK point is not on the curve") from exc
+        raise MalformedError(f"unsupported JWK key type {str(kty)!r}/{str(crv)!r}")
 
     def verify(self, signature: bytes, message: bytes) -> None:
         """Check ``signature`` over ``message``.
@@ -104,11 +155,7 @@ class PublicKey:
             VerificationError: the signature does not verify (``bad_signature``).
         """
         try:
-            key = self._key
-            if isinstance(key, ed25519.Ed25519PublicKey):
-                ok = _OKP.verify(message, key, signature)
-            else:
-                ok = _ES256.verify(message, key, signature)
+            ok = self._verify(message, self._key, signature)
         except (InvalidSignature, ValueError) as exc:
             raise VerificationError(Reason.BAD_SIGNATURE, "signature does not verify") from exc
         if not ok:
@@ -128,28 +175,6 @@ class PublicKey:
 
     def __repr__(self) -> str:
         return f"PublicKey({self.alg}, {self.thumbprint})"
-
-
-@functools.lru_cache(maxsize=4096)
-def _public_key_from_members(kty: str, crv: str, x: str, y: str | None) -> PublicKey:
-    """Parse (and cache) a public key: presentations repeat holder keys."""
-    try:
-        if kty == "OKP" and crv == "Ed25519":
-            raw = b64url_decode(x, what="JWK x")
-            if len(raw) != 32:
-                raise MalformedError("Ed25519 JWK x must be 32 bytes")
-            return PublicKey(ed25519.Ed25519PublicKey.from_public_bytes(raw))
-        if kty == "EC" and crv == "P-256" and y is not None:
-            xb, yb = b64url_decode(x, what="JWK x"), b64url_decode(y, what="JWK y")
-            if len(xb) != 32 or len(yb) != 32:
-                raise MalformedError("P-256 JWK coordinates must be 32 bytes")
-            numbers = ec.EllipticCurvePublicNumbers(
-                int.from_bytes(xb, "big"), int.from_bytes(yb, "big"), ec.SECP256R1()
-            )
-            return PublicKey(numbers.public_key())
-    except ValueError as exc:
-        raise MalformedError("JWK point is not on the curve") from exc
-    raise MalformedError(f"unsupported JWK key type {kty!r}/{crv!r}")
 
 
 class SigningKey:

@@ -26,13 +26,31 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Protocol
 
+from clearance.bundle import IssuingKey, TrustBundle
 from clearance.credentials import PERSONNEL_VCT, SD_JWT_VC_TYP, CredentialClaims
 from clearance.encoding import b64url_encode
 from clearance.errors import MalformedError, Reason, VerificationError
-from clearance.jws import decode_compact, verify_compact
-from clearance.sdjwt import KeyBinding, resolve_claims, split, verify_key_binding
+from clearance.jws import (
+    MAX_TOKEN_BYTES,
+    decode_compact,
+    try_decode_compact,
+    verify_compact,
+    verify_signature,
+)
+from clearance.sdjwt import (
+    KB_TYP,
+    MAX_DISCLOSURES,
+    MAX_KB_BYTES,
+    MAX_PRESENTATION_BYTES,
+    KeyBinding,
+    check_key_binding_signature,
+    resolve_claims,
+    split,
+    verify_key_binding,
+)
 from clearance.statuslist import Status
 from clearance.trust import TrustStore
 
@@ -191,6 +209,70 @@ def verify_presentation(
     Raises:
         VerificationError: with a :class:`~clearance.errors.Reason` for the first failed check.
     """
+    checked = _verify_usual(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
+    if checked is None:
+        checked = _verify_in_order(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
+    credential, bundle, issuing, binding = checked
+    nonces.consume(binding.nonce, now)
+
+    status_ref = credential.status
+    if bundle.status_list_location(status_ref.uri) is None:
+        raise VerificationError(
+            Reason.UNTRUSTED_ISSUER,
+            f"status list {status_ref.uri[:80]!r} is not one of {bundle.jurisdiction}'s",
+        )
+    status_list = trust.status_list(status_ref.uri)
+    # The list held for this URI must come from the issuer's own registry: another trusted
+    # registry that lists the same URI must not decide (or undo) this issuer's revocations.
+    for entry in bundle.issuing_keys:
+        if entry.key.thumbprint == status_list.kid:
+            break
+    else:
+        raise VerificationError(
+            Reason.UNTRUSTED_ISSUER,
+            f"status list {status_ref.uri[:80]!r} is not signed by an issuing key of {bundle.jurisdiction}",
+        )
+    max_age = policy.max_age(credential.clearance.level) if status_max_age is None else status_max_age
+    problem = status_list.freshness_problem(now, max_age)
+    if problem is not None:
+        raise problem
+    status = status_list.status_of(status_ref.idx)
+    if status != Status.VALID:
+        if status == Status.REVOKED:
+            raise VerificationError(Reason.REVOKED, "credential has been revoked")
+        if status == Status.SUSPENDED:
+            raise VerificationError(Reason.SUSPENDED, "credential is suspended")
+        raise VerificationError(Reason.STATUS_UNKNOWN, f"credential has unknown status {status}")
+
+    return VerifiedPresentation(
+        credential=credential,
+        issuer_jurisdiction=bundle.jurisdiction,
+        issuing_kid=issuing.key.thumbprint,
+        key_binding=binding,
+        status_list_uri=status_ref.uri,
+        status_list_age=now - status_list.issued_at,
+        status_max_age=max_age,
+    )
+
+
+_Checked = tuple[CredentialClaims, TrustBundle, IssuingKey, KeyBinding]
+"""What checks 1 to 6 establish (the nonce is consumed, and the status read, after them)."""
+
+
+def _verify_in_order(
+    presentation: str,
+    trust: TrustStore,
+    audience: str,
+    now: int,
+    expected_vct: str,
+    leeway: int,
+    kb_max_age: int,
+) -> _Checked:
+    """Checks 1 to 6, in the order of the module docstring.
+
+    Raises:
+        VerificationError: for the first failed check.
+    """
     parts = split(presentation)
     jws = decode_compact(parts.jwt, what="credential", typ=SD_JWT_VC_TYP)
     issuer = jws.payload.get("iss")
@@ -229,40 +311,97 @@ def verify_presentation(
     binding = verify_key_binding(parts, credential.holder_key, audience=audience)
     if not now - kb_max_age <= binding.issued_at <= now + leeway:
         raise VerificationError(Reason.KEY_BINDING_INVALID, "key-binding JWT is not recent")
-    nonces.consume(binding.nonce, now)
+    return credential, bundle, issuing, binding
 
-    status_ref = credential.status
-    if bundle.status_list_location(status_ref.uri) is None:
-        raise VerificationError(
-            Reason.UNTRUSTED_ISSUER,
-            f"status list {status_ref.uri[:80]!r} is not one of {bundle.jurisdiction}'s",
-        )
-    status_list = trust.status_list(status_ref.uri)
-    # The list held for this URI must come from the issuer's own registry: another trusted
-    # registry that lists the same URI must not decide (or undo) this issuer's revocations.
-    if not any(entry.key.thumbprint == status_list.kid for entry in bundle.issuing_keys):
-        raise VerificationError(
-            Reason.UNTRUSTED_ISSUER,
-            f"status list {status_ref.uri[:80]!r} is not signed by an issuing key of {bundle.jurisdiction}",
-        )
-    max_age = policy.max_age(clearance.level) if status_max_age is None else status_max_age
-    problem = status_list.freshness_problem(now, max_age)
-    if problem is not None:
-        raise problem
-    status = status_list.status_of(status_ref.idx)
-    if status != Status.VALID:
-        if status == Status.REVOKED:
-            raise VerificationError(Reason.REVOKED, "credential has been revoked")
-        if status == Status.SUSPENDED:
-            raise VerificationError(Reason.SUSPENDED, "credential is suspended")
-        raise VerificationError(Reason.STATUS_UNKNOWN, f"credential has unknown status {status}")
 
-    return VerifiedPresentation(
-        credential=credential,
-        issuer_jurisdiction=bundle.jurisdiction,
-        issuing_kid=issuing.key.thumbprint,
-        key_binding=binding,
-        status_list_uri=status_ref.uri,
-        status_list_age=now - status_list.issued_at,
-        status_max_age=max_age,
+def _verify_usual(
+    presentation: str,
+    trust: TrustStore,
+    audience: str,
+    now: int,
+    expected_vct: str,
+    leeway: int,
+    kb_max_age: int,
+) -> _Checked | None:
+    """Checks 1 to 6 with both signatures last; None to have :func:`_verify_in_order` make them.
+
+    The checks are those of :func:`_verify_in_order`, made by the same functions where
+    they are not the cost (issuer, disclosures, claims) and by leaner code where they are
+    (splitting, decoding, the key-binding claims), and the two signatures come last, back
+    to back. As that changes which check would fail first, this returns None whenever one
+    fails, and the caller takes :func:`_verify_in_order`, which names the first failure in
+    the documented order. Only a signature failure is raised here: every check that
+    precedes a signature in that order has passed by then, so it is the error to raise.
+
+    Raises:
+        VerificationError: a signature, or its ``alg``, does not verify.
+    """
+    # 1, as sdjwt.split splits.
+    if type(presentation) is not str or len(presentation) > MAX_PRESENTATION_BYTES:
+        return None
+    serialized = presentation.strip()
+    first = serialized.find("~")
+    cut = serialized.rfind("~")
+    kb_token = serialized[cut + 1 :]
+    disclosures = serialized[first + 1 : cut].split("~") if cut > first else []
+    if (
+        first < 0
+        or not serialized.isascii()
+        or not kb_token
+        or len(disclosures) > MAX_DISCLOSURES
+        or "" in disclosures
+    ):
+        return None
+    decoded = try_decode_compact(serialized[:first], SD_JWT_VC_TYP, MAX_TOKEN_BYTES)
+    if decoded is None:
+        return None
+    alg, kid, payload, payload_json, signing_input, signature = decoded
+    # 2, 3 (but the signature), 4 and 5.
+    issuer = payload.get("iss")
+    if type(issuer) is not str:
+        return None
+    try:
+        bundle = trust.bundle_for_issuer(issuer, now)
+        issuing = bundle.issuing_key(kid)
+        claims = resolve_claims(payload, disclosures, payload_json=payload_json)
+        credential = CredentialClaims.from_payload(claims)
+    except VerificationError:
+        return None
+    clearance = credential.clearance
+    if (
+        credential.vct != expected_vct
+        or not issuing.covers(credential.issued_at)
+        or now + leeway < credential.not_before
+        or now >= credential.expires_at
+        or clearance.jurisdiction != bundle.jurisdiction
+        or clearance.level not in bundle.levels
+    ):
+        return None
+    for category in clearance.categories:
+        if category not in bundle.categories:
+            return None
+    # 6 but the signature, as sdjwt.verify_key_binding checks it.
+    decoded = try_decode_compact(kb_token, KB_TYP, MAX_KB_BYTES)
+    if decoded is None:
+        return None
+    kb_alg, _, kb_claims, _, kb_signing_input, kb_signature = decoded
+    iat, aud, nonce, hashed = (
+        kb_claims.get("iat"),
+        kb_claims.get("aud"),
+        kb_claims.get("nonce"),
+        kb_claims.get("sd_hash"),
     )
+    if (
+        type(iat) is not int
+        or type(nonce) is not str
+        or type(hashed) is not str
+        or aud != audience
+        or not hashed.isascii()
+        or not secrets.compare_digest(hashed, b64url_encode(sha256(serialized[: cut + 1].encode()).digest()))
+        or not now - kb_max_age <= iat <= now + leeway
+    ):
+        return None
+    # The signatures of 3 and 6.
+    verify_signature(alg, signing_input, signature, issuing.key, what="credential")
+    check_key_binding_signature(kb_alg, kb_signing_input, kb_signature, credential.holder_key)
+    return credential, bundle, issuing, KeyBinding(iat, aud, nonce)

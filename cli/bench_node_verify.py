@@ -1,13 +1,15 @@
 """``clearance bench node-verify``: presentations verified per second through a node's local API.
 
-A node's local API (``NodeService.Verify``, the real servicer, gatekeeper and
-token check) runs in a child process over the trust material of
-:mod:`cli.bench_verify`; this process is the organization's system calling
-it over loopback gRPC with batches of :data:`BATCH` presentations, each
-bound to a nonce the node issued (``Challenge``, not timed). The baseline is
-the same as ``bench verify``'s: the two Ed25519 signature checks each
-presentation needs, called straight on pyca/cryptography, measured here in
-rounds interleaved with the API's.
+A node's local API (``NodeService.Verify``, the real servicer, gatekeeper and token check)
+runs in a child process over the trust material of :mod:`cli.bench_verify`; this process
+is the organization's system calling it over loopback gRPC with batches of :data:`BATCH`
+presentations, each bound to a nonce the node issued (``Challenge``, not timed). The
+presentations are those of ``bench verify``: distinct credentials of distinct holders in
+turn, half disclosing nothing and half ``employer``. The API's figure is the time of the
+``Verify`` call as its caller sees it: sending the batch, the node verifying every
+presentation completely, and the results coming back. The baseline is the same as
+``bench verify``'s: the two Ed25519 signature checks each presentation needs, called
+straight on pyca/cryptography, measured here in rounds interleaved with the API's.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class NodeVerifyResult:
 
 def _serve(connection: Any) -> None:
     """Child process: a node's local API over in-memory trust material, until told to stop."""
-    from cli.bench_verify import _AUDIENCE, _World
+    from cli.bench_verify import AUDIENCE, World
     from node.decision_log import DecisionLog
     from node.facility import FacilityIdentity
     from node.gatekeeper import Gatekeeper
@@ -56,14 +58,14 @@ def _serve(connection: Any) -> None:
     from node.status import NodeStatus
 
     now = int(time.time())
-    world = _World(now)
+    world = World(now)
     state = TrustedState(world.trust)
     with tempfile.TemporaryDirectory(prefix="clearance-bench-node-") as scratch:
         decisions = DecisionLog(Path(scratch) / "decisions.sqlite3")
         identity = FacilityIdentity(
-            key=world.holder,
+            key=world.holders[0][1],
             credential=None,
-            audience=_AUDIENCE,
+            audience=AUDIENCE,
             trust=lambda: state.current,
             nonces=world.nonces,
             policy=world.policy,
@@ -71,7 +73,7 @@ def _serve(connection: Any) -> None:
         )
         gatekeeper = Gatekeeper(
             state,
-            audience=_AUDIENCE,
+            audience=AUDIENCE,
             nonces=world.nonces,
             nonce_ttl=3600,
             policy=world.policy,
@@ -83,9 +85,8 @@ def _serve(connection: Any) -> None:
         server = start_local_api(
             NodeServicer(gatekeeper, lambda: NodeStatus(None, [], [], None, False, [])), "127.0.0.1:0", token
         )
-        connection.send(
-            (server.address, token, world.credential, world.holder.private_jwk(), world.issuer_key.jwk, now)
-        )
+        holders = [(credential, holder.private_jwk()) for credential, holder in world.holders]
+        connection.send((server.address, token, holders, world.issuer_key.jwk, now))
         connection.recv()
         server.stop(1.0)
         decisions.close()
@@ -97,9 +98,8 @@ def run_node_verify_benchmark(seconds: float = 10.0) -> NodeVerifyResult:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from clearance.encoding import b64url_decode
     from clearance.keys import PublicKey, SigningKey
-    from clearance.sdjwt import present, split
+    from cli.bench_verify import Holder, present_in_turn, verify_raw
     from node.client import NodeClient
 
     context = multiprocessing.get_context("spawn")
@@ -109,12 +109,12 @@ def run_node_verify_benchmark(seconds: float = 10.0) -> NodeVerifyResult:
     try:
         if not parent.poll(60):
             raise TimeoutError("the node did not start")
-        address, token, credential, holder_jwk, issuer_jwk, now = parent.recv()
-        holder = SigningKey.from_private_jwk(holder_jwk)
+        address, token, holder_jwks, issuer_jwk, now = parent.recv()
+        holders: list[Holder] = [
+            (credential, SigningKey.from_private_jwk(jwk)) for credential, jwk in holder_jwks
+        ]
         issuer_raw = PublicKey.from_jwk(issuer_jwk)._key
-        holder_raw = holder.public._key
         assert isinstance(issuer_raw, Ed25519PublicKey)
-        assert isinstance(holder_raw, Ed25519PublicKey)
         client = NodeClient(address, token)
         audience = client.challenge().audience
         api_rates: list[float] = []
@@ -122,31 +122,15 @@ def run_node_verify_benchmark(seconds: float = 10.0) -> NodeVerifyResult:
         deadline = time.perf_counter() + seconds
         try:
             while time.perf_counter() < deadline or len(api_rates) < 3:
-                batch = [
-                    present(
-                        credential,
-                        holder,
-                        disclose=("given_name", "family_name"),
-                        audience=audience,
-                        nonce=client.challenge().nonce,
-                        issued_at=now,
-                    )
-                    for _ in range(BATCH)
-                ]
-                raw = []
-                for presentation in batch:
-                    parts = split(presentation)
-                    assert parts.key_binding is not None
-                    h, p, s = parts.jwt.split(".")
-                    kh, kp, ks = parts.key_binding.split(".")
-                    raw.append(
-                        (f"{h}.{p}".encode(), b64url_decode(s), f"{kh}.{kp}".encode(), b64url_decode(ks))
-                    )
-                started = time.perf_counter()
-                for message, signature, kb_message, kb_signature in raw:
-                    issuer_raw.verify(signature, message)
-                    holder_raw.verify(kb_signature, kb_message)
-                raw_rates.append(len(raw) / (time.perf_counter() - started))
+                batch, raw = present_in_turn(
+                    holders,
+                    len(api_rates) * BATCH,
+                    BATCH,
+                    audience=audience,
+                    nonce=lambda: client.challenge().nonce,
+                    issued_at=now,
+                )
+                raw_rates.append(len(raw) / verify_raw(issuer_raw, raw))
                 started = time.perf_counter()
                 results = client.verify(batch)
                 api_rates.append(len(batch) / (time.perf_counter() - started))

@@ -105,10 +105,15 @@ class Gatekeeper:
         Status lists must be fresh enough for each credential's own level.
         """
         trust, now = self.state.current, self.clock()
+        audience, nonces, policy = self.audience, self.nonces, self.policy
         results: list[VerifiedPresentation | VerificationError] = []
         for presentation in presentations:
             try:
-                results.append(self._verify(presentation, trust, now))
+                results.append(
+                    verify_presentation(
+                        presentation, trust=trust, audience=audience, nonces=nonces, now=now, policy=policy
+                    )
+                )
             except VerificationError as exc:
                 results.append(exc)
         return results

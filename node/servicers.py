@@ -10,7 +10,7 @@ in :mod:`node.server`'s interceptor, not here.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -35,19 +35,41 @@ def label_from(message: common.Label) -> Label:
 
 
 def verification_pb(result: VerifiedPresentation | VerificationError) -> pb.Verification:
+    message = pb.Verification()
+    _set_verification(message, result)
+    return message
+
+
+def verify_response(results: Sequence[VerifiedPresentation | VerificationError]) -> pb.VerifyResponse:
+    """One :func:`verification_pb` per result, in order, each built in place in the response."""
+    response = pb.VerifyResponse()
+    add = response.results.add
+    for result in results:
+        _set_verification(add(), result)
+    return response
+
+
+_disclosed_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+"""``json.dumps(claims, ensure_ascii=False, sort_keys=True)``, without a new encoder per call."""
+
+
+def _set_verification(message: pb.Verification, result: VerifiedPresentation | VerificationError) -> None:
     if isinstance(result, VerificationError):
-        return pb.Verification(valid=False, reason=result.reason.value, detail=result.detail)
-    clearance = result.credential.clearance
-    return pb.Verification(
-        valid=True,
-        clearance=common.Clearance(
-            jurisdiction=clearance.jurisdiction, level=clearance.level, categories=clearance.categories
-        ),
-        subject=result.credential.subject,
-        issuer=result.credential.issuer,
-        disclosed_json=json.dumps(result.disclosed, ensure_ascii=False, sort_keys=True),
-        checks=result.checks,
-    )
+        message.valid = False
+        message.reason = result.reason.value
+        message.detail = result.detail
+        return
+    credential = result.credential
+    clearance = credential.clearance
+    message.valid = True
+    message.clearance.jurisdiction = clearance.jurisdiction
+    message.clearance.level = clearance.level
+    message.clearance.categories.extend(clearance.categories)
+    message.subject = credential.subject
+    message.issuer = credential.issuer
+    disclosed = credential.disclosed
+    message.disclosed_json = _disclosed_json(disclosed) if disclosed else "{}"
+    message.checks.extend(result.checks)
 
 
 def decision_pb(logged: LoggedDecision) -> pb.AuthorizeResponse:
@@ -113,8 +135,7 @@ class NodeServicer(rpc.NodeServiceServicer):
     def Verify(self, request: pb.VerifyRequest, context: grpc.ServicerContext) -> pb.VerifyResponse:
         if len(request.presentations) > MAX_BATCH:
             raise InvalidArgumentError("presentations", f"at most {MAX_BATCH} per call")
-        results = self._gatekeeper.verify_many(request.presentations)
-        return pb.VerifyResponse(results=[verification_pb(r) for r in results])
+        return verify_response(self._gatekeeper.verify_many(request.presentations))
 
     @handler
     def Authorize(self, request: pb.AuthorizeRequest, context: grpc.ServicerContext) -> pb.AuthorizeResponse:
