@@ -7,6 +7,7 @@ server builds one at start.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -117,10 +118,17 @@ def dumps(values: Iterable[str]) -> str:
 
 
 def loads_list(text: str | None) -> list[str]:
+    """A JSON array of strings stored in a column (levels' categories, reasons)."""
+    return list(_parsed_list(text or ""))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_list(text: str) -> tuple[str, ...]:
+    # Stored category lists repeat across rows (there are few combinations): parse each once.
     if not text:
-        return []
+        return ()
     value = json.loads(text)
-    return [str(v) for v in value] if isinstance(value, list) else []
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def require_text(value: str, field_name: str, *, max_length: int = 2000, allow_empty: bool = False) -> str:

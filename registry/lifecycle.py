@@ -10,7 +10,6 @@ the cause still holds.
 from __future__ import annotations
 
 import enum
-import json
 from collections import defaultdict
 
 from sqlalchemy import ColumnElement, select
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from clearance.errors import InvalidArgumentError, NotFoundError, WorkflowError
 from clearance.statuslist import Status
 from registry import audit, statuslists
-from registry.context import RegistryContext, require_text
+from registry.context import RegistryContext, loads_list, require_text
 from registry.models import Assessment, Credential, CredentialLike, Organization, Person
 from registry.policy import Caller, require_scope
 
@@ -264,5 +263,4 @@ def list_credentials(
 
 
 def categories_of(credential: CredentialLike) -> list[str]:
-    value = json.loads(credential.categories)
-    return [str(v) for v in value]
+    return loads_list(credential.categories)
