@@ -11,6 +11,7 @@ that fails in the middle is rolled back whole.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -147,7 +148,17 @@ class Database:
         except (DBAPIError, SQLAlchemyError) as exc:
             raise StorageError(f"database error: {_short(exc)}") from exc
 
-    def dispose(self) -> None:
+    def dispose(self, *, wait: float = 5.0) -> None:
+        """Close every connection, waiting up to ``wait`` seconds for those still in use.
+
+        A connection checked out while the pool is disposed would be left open
+        and dropped later, unclosed: the caller stops its threads first, and
+        this waits for their last statements to finish.
+        """
+        deadline = time.monotonic() + wait
+        checked_out = getattr(self.engine.pool, "checkedout", None)
+        while checked_out is not None and checked_out() > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.engine.dispose()
 
 

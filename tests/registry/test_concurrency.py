@@ -339,8 +339,11 @@ def test_replicas_starting_together_after_downtime_all_start(
         ctx.close()
 
     assert [str(o.exception()) for o in outcomes if o.exception() is not None] == []
-    with contexts[0].db.engine.connect() as db:
-        changes = db.execute(text("SELECT seq FROM status_changes ORDER BY seq")).scalars().all()
-        versions = db.execute(text("SELECT version FROM trust_bundles ORDER BY version")).scalars().all()
+    try:  # the replicas are stopped; this reads through a fresh pool, closed right after
+        with contexts[0].db.engine.connect() as db:
+            changes = db.execute(text("SELECT seq FROM status_changes ORDER BY seq")).scalars().all()
+            versions = db.execute(text("SELECT version FROM trust_bundles ORDER BY version")).scalars().all()
+    finally:
+        contexts[0].db.dispose()
     assert list(changes) == list(range(1, len(changes) + 1))
     assert list(versions) == list(range(1, len(versions) + 1))
