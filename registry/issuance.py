@@ -31,7 +31,6 @@ from clearance.credentials import (
     ClearanceClaim,
     StatusReference,
     issue_facility_credential,
-    issue_personnel_credential,
 )
 from clearance.errors import (
     ClearanceError,
@@ -247,49 +246,11 @@ def _build_personnel(
     keep_copy: bool,
     personal: dict[str, str] | None = None,
 ) -> Issued:
-    assert inputs.valid_until is not None
-    assert inputs.organization_id is not None
-    categories = loads_list(inputs.categories)
-    expires = min(now + ctx.config.credential_lifetime, inputs.valid_until)
-    key = ctx.keys.issuing_key
-    list_id, uri, _size = list_row
-    credential_id = new_id("crd")
-    issued = issue_personnel_credential(
-        key,
-        issuer=ctx.config.issuer,
-        subject=inputs.subject,
-        holder=holder,
-        clearance=ClearanceClaim(ctx.config.jurisdiction, inputs.level, tuple(categories)),
-        status=StatusReference(uri, index),
-        issued_at=now,
-        expires_at=expires,
-        personal=personal if personal is not None else _personal_claims(ctx, inputs),
-    )
-    sd_jwt = issued.serialize()
-    credential = CredentialRecord(
-        id=credential_id,
-        kind="personnel",
-        person_id=inputs.person_id,
-        organization_id=inputs.organization_id,
-        assessment_id=inputs.assessment_id,
-        node_id=None,
-        jurisdiction=ctx.config.jurisdiction,
-        level=inputs.level,
-        categories=inputs.categories,
-        state="valid",
-        state_reason=None,
-        status_list_id=list_id,
-        status_index=index,
-        issued_at=now,
-        expires_at=expires,
-        holder_thumbprint=holder.thumbprint,
-        issuing_kid=key.kid,
-        suspended_by=None,
-        # A copy is kept (sealed: it carries personal claims) only to answer a
-        # repeated request with the same idempotency key.
-        sealed_sd_jwt=ctx.keys.kek.seal(credential_id, sd_jwt.encode()).to_blob() if keep_copy else None,
-    )
-    return Issued(credential, sd_jwt)
+    """One credential: :func:`_build_many` with a batch of one."""
+    claims = personal if personal is not None else _personal_claims(ctx, inputs)
+    copy_marker = "keep" if keep_copy else ""
+    planned = [(inputs, holder, index, copy_marker, "")]
+    return _build_many(ctx, planned, {inputs.person_id: claims}, list_row, now)[0]
 
 
 def _sealed_copy(ctx: RegistryContext, credential: CredentialLike) -> str:
@@ -524,7 +485,12 @@ def _build_many(
     list_row: tuple[int, str, int],
     now: int,
 ) -> list[Issued]:
-    """Sign the planned credentials (on every core for a large batch) and make their rows."""
+    """Sign the planned credentials (on every core for a large batch) and make their rows.
+
+    Each planned item is ``(inputs, holder, index, idempotency key, fingerprint)``; a
+    sealed copy of the SD-JWT is kept (it carries personal claims) only when there is a
+    key, to answer a repeated request with it.
+    """
     key = ctx.keys.issuing_key
     list_id, uri, _size = list_row
     specs = []
