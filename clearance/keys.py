@@ -1,13 +1,16 @@
 """Keys: Ed25519 (EdDSA, RFC 8037) and P-256 (ES256), as JWKs with RFC 7638 thumbprints.
 
-Signing and verifying go through PyJWT's algorithm objects (the hazardous
-primitives stay in pyca/cryptography). Private keys are written as PKCS#8 PEM
+The primitives are pyca/cryptography's. An Ed25519 signature is verified by
+the key object itself (the JWS signature is the raw RFC 8032 signature, and a
+verification is the hot path of every node); ES256 goes through PyJWT's
+algorithm object, which converts the JWS ``r || s`` form to DER. Private keys are written as PKCS#8 PEM
 files with mode 0600, atomically (temporary file in the same directory, fsync,
 ``os.replace``), and refused on read when others may read them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -19,7 +22,7 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+from jwt.algorithms import ECAlgorithm
 
 from clearance.encoding import b64url_decode, b64url_encode, canonical_json
 from clearance.errors import MalformedError, Reason, StorageError, VerificationError
@@ -27,7 +30,6 @@ from clearance.errors import MalformedError, Reason, StorageError, VerificationE
 Alg = Literal["EdDSA", "ES256"]
 ALLOWED_ALGS: frozenset[str] = frozenset({"EdDSA", "ES256"})
 
-_OKP = OKPAlgorithm()
 _ES256 = ECAlgorithm(ECAlgorithm.SHA256)
 _PUBLIC_MEMBERS = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y")}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -49,6 +51,10 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     return b64url_encode(hashlib.sha256(canonical_json(required)).digest())
 
 
+def _verify_es256(key: ec.EllipticCurvePublicKey, signature: bytes, message: bytes) -> bool:
+    return _ES256.verify(message, key, signature)
+
+
 class PublicKey:
     """A public key we can verify signatures with. Immutable.
 
@@ -60,14 +66,14 @@ class PublicKey:
     _key: PublicKeyObject
     _jwk: dict[str, str]
     _thumbprint: str | None
-    _verify: Callable[[bytes, Any, bytes], bool]
-    """The ``verify`` of PyJWT's algorithm object for this key type."""
+    _verify: Callable[[bytes, bytes], object]
+    """``verify(signature, message)``: raises InvalidSignature, or returns False, when it fails."""
     alg: Alg
 
     def __init__(self, key: PublicKeyObject) -> None:
         if isinstance(key, ed25519.Ed25519PublicKey):
             raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            self._init(key, "EdDSA", _OKP.verify, {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)})
+            self._init(key, "EdDSA", key.verify, {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)})
         elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
             numbers = key.public_numbers()
             jwk = {
@@ -76,12 +82,12 @@ class PublicKey:
                 "x": b64url_encode(numbers.x.to_bytes(32, "big")),
                 "y": b64url_encode(numbers.y.to_bytes(32, "big")),
             }
-            self._init(key, "ES256", _ES256.verify, jwk)
+            self._init(key, "ES256", functools.partial(_verify_es256, key), jwk)
         else:
             raise MalformedError("only Ed25519 and P-256 keys are supported")
 
     def _init(
-        self, key: PublicKeyObject, alg: Alg, verify: Callable[[bytes, Any, bytes], bool], jwk: dict[str, str]
+        self, key: PublicKeyObject, alg: Alg, verify: Callable[[bytes, bytes], object], jwk: dict[str, str]
     ) -> None:
         self._key = key
         self.alg = alg
@@ -129,12 +135,8 @@ class PublicKey:
                     raise MalformedError("Ed25519 JWK x must be 32 bytes")
                 # x was decoded strictly, so it is the canonical encoding __init__ would make.
                 key = cls.__new__(cls)
-                key._init(
-                    ed25519.Ed25519PublicKey.from_public_bytes(raw),
-                    "EdDSA",
-                    _OKP.verify,
-                    {"kty": "OKP", "crv": "Ed25519", "x": x},
-                )
+                ed = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+                key._init(ed, "EdDSA", ed.verify, {"kty": "OKP", "crv": "Ed25519", "x": x})
                 return key
             if kty == "EC" and crv == "P-256" and isinstance(y, str):
                 xb, yb = b64url_decode(x, what="JWK x"), b64url_decode(y, what="JWK y")
@@ -155,10 +157,10 @@ class PublicKey:
             VerificationError: the signature does not verify (``bad_signature``).
         """
         try:
-            ok = self._verify(message, self._key, signature)
+            ok = self._verify(signature, message)
         except (InvalidSignature, ValueError) as exc:
             raise VerificationError(Reason.BAD_SIGNATURE, "signature does not verify") from exc
-        if not ok:
+        if ok is False:
             raise VerificationError(Reason.BAD_SIGNATURE, "signature does not verify")
 
     def to_pem(self) -> bytes:

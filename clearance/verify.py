@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Protocol
@@ -209,9 +210,102 @@ def verify_presentation(
     Raises:
         VerificationError: with a :class:`~clearance.errors.Reason` for the first failed check.
     """
+    checked = _check(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
+    return _conclude(
+        checked, trust=trust, nonces=nonces, now=now, policy=policy, status_max_age=status_max_age
+    )
+
+
+def verify_presentations(
+    presentations: Sequence[str],
+    *,
+    trust: TrustStore,
+    audience: str,
+    nonces: NonceStore,
+    now: int,
+    policy: StalenessPolicy,
+    executor: Executor | None = None,
+    slices: int = 1,
+    expected_vct: str = PERSONNEL_VCT,
+) -> list[VerifiedPresentation | VerificationError]:
+    """Verify a batch: for each presentation, what :func:`verify_presentation` returns or raises.
+
+    The outcome is exactly that of calling :func:`verify_presentation` on each in turn
+    (the same checks, nonces consumed in the batch's order, so of two presentations
+    bound to one nonce the first wins). Given an ``executor`` and ``slices`` > 1 (its
+    thread count), checks 1 to 6, the two signatures among them, run on its threads in
+    that many contiguous slices of the batch:
+    pyca/cryptography releases the GIL while it verifies a signature, so a verifier
+    with several cores checks a batch on all of them. Nonces and status are then
+    settled here, in order, on the calling thread.
+    """
+
+    def check_slice(start: int, stop: int) -> list[_Checked | VerificationError]:
+        checked: list[_Checked | VerificationError] = []
+        for presentation in presentations[start:stop]:
+            try:
+                checked.append(_check(presentation, trust, audience, now, expected_vct))
+            except VerificationError as exc:
+                checked.append(exc)
+        return checked
+
+    count = len(presentations)
+    if executor is None or slices < 2 or count < 2 * _MIN_SLICE:
+        checks = check_slice(0, count)
+    else:
+        size = max(_MIN_SLICE, -(-count // slices))
+        futures = [executor.submit(check_slice, start, start + size) for start in range(0, count, size)]
+        checks = [item for future in futures for item in future.result()]
+    results: list[VerifiedPresentation | VerificationError] = []
+    for checked in checks:
+        if isinstance(checked, VerificationError):
+            results.append(checked)
+            continue
+        try:
+            results.append(_conclude(checked, trust=trust, nonces=nonces, now=now, policy=policy))
+        except VerificationError as exc:
+            results.append(exc)
+    return results
+
+
+_MIN_SLICE = 8
+"""Fewer presentations than this per thread are not worth handing to another thread."""
+
+
+def _check(
+    presentation: str,
+    trust: TrustStore,
+    audience: str,
+    now: int,
+    expected_vct: str,
+    leeway: int = DEFAULT_LEEWAY,
+    kb_max_age: int = DEFAULT_KB_MAX_AGE,
+) -> _Checked:
+    """Checks 1 to 6 (all but the nonce and the status), which touch no shared state.
+
+    Raises:
+        VerificationError: for the first failed check.
+    """
     checked = _verify_usual(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
     if checked is None:
         checked = _verify_in_order(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
+    return checked
+
+
+def _conclude(
+    checked: _Checked,
+    *,
+    trust: TrustStore,
+    nonces: NonceStore,
+    now: int,
+    policy: StalenessPolicy,
+    status_max_age: int | None = None,
+) -> VerifiedPresentation:
+    """Check 6's nonce (consumed) and check 7, the status, after checks 1 to 6 passed.
+
+    Raises:
+        VerificationError: the nonce is not ours or used, or the status is not valid or fresh.
+    """
     credential, bundle, issuing, binding = checked
     nonces.consume(binding.nonce, now)
 

@@ -156,6 +156,7 @@ class NodeAgent:
             facility=identity,
             decisions=decisions,
             host=(config.jurisdiction, config.organization_id),
+            verify_threads=config.threads_for_verify,
         )
         channel = registry_channel(config)
         syncer = Syncer(
@@ -214,6 +215,7 @@ class NodeAgent:
         for thread in self.threads:
             thread.join(timeout=grace + 2)
         self.channel.close()
+        self.gatekeeper.close()
         for name in (LOCAL_ADDR, PEER_ADDR):
             self.config.path(name).unlink(missing_ok=True)
         self.decisions.close()

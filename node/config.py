@@ -28,6 +28,7 @@ An example ``node.toml``::
     peer_insecure = false              # plaintext peer API, only on loopback
     poll_interval = 30                 # seconds between polls while the push stream is down
     max_backoff = 60                   # longest wait between reconnection attempts
+    verify_threads = 0                 # threads checking a Verify batch; 0: one per core
     unsafe_clock_file = ""             # tests only; see node.clock
 
     [staleness]                        # oldest status list a decision may rest on, per level
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import stat
 import tomllib
@@ -62,6 +64,7 @@ REGISTRY_CA_NAME = "registry-ca.pem"
 STORE_NAME = "store.sqlite3"
 DECISIONS_NAME = "decisions.sqlite3"
 TLS_DIR = "tls"
+MAX_VERIFY_THREADS = 64
 _THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 LOCAL_ADDR = "local-api.addr"
 """Written by the running node: the local API address it bound."""
@@ -143,6 +146,7 @@ class NodeConfig:
     peer_insecure: bool = False
     poll_interval: int = 30
     max_backoff: int = 60
+    verify_threads: int = 0
     unsafe_clock_file: str = ""
     staleness: dict[str, int] = field(default_factory=lambda: dict(StalenessPolicy.DEFAULTS))
 
@@ -180,6 +184,10 @@ class NodeConfig:
             value = getattr(self, key)
             if type(value) is not int or not 1 <= value <= 86400:
                 raise InvalidArgumentError(key, "must be a whole number of seconds between 1 and 86400")
+        if type(self.verify_threads) is not int or not 0 <= self.verify_threads <= MAX_VERIFY_THREADS:
+            raise InvalidArgumentError(
+                "verify_threads", f"must be a whole number from 0 (one per core) to {MAX_VERIFY_THREADS}"
+            )
         if not isinstance(self.organization_name, str) or not isinstance(self.unsafe_clock_file, str):
             raise InvalidArgumentError("organization_name", "must be a string")
         if not isinstance(self.staleness, dict) or not self.staleness:
@@ -198,6 +206,11 @@ class NodeConfig:
     def audience(self) -> str:
         """What presentations to this node must name as ``aud``: its node id."""
         return self.node_id
+
+    @property
+    def threads_for_verify(self) -> int:
+        """How many threads check a Verify batch: ``verify_threads``, or one per core."""
+        return self.verify_threads or min(os.cpu_count() or 1, MAX_VERIFY_THREADS)
 
     @property
     def policy(self) -> StalenessPolicy:

@@ -17,11 +17,18 @@ not how cleared the person is, sets how much revocation lag is acceptable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from clearance.errors import StorageError, VerificationError
 from clearance.trust import TrustStore
-from clearance.verify import NonceStore, StalenessPolicy, VerifiedPresentation, verify_presentation
+from clearance.verify import (
+    NonceStore,
+    StalenessPolicy,
+    VerifiedPresentation,
+    verify_presentation,
+    verify_presentations,
+)
 from clearance.visit import VisitAssurance, verify_visit_assurance
 from node.clock import Clock
 from node.decision_log import DecisionLog
@@ -82,6 +89,7 @@ class Gatekeeper:
         facility: FacilityIdentity,
         decisions: DecisionLog,
         host: tuple[str, str] = ("", ""),
+        verify_threads: int = 1,
     ) -> None:
         self.state = state
         self.audience = audience
@@ -93,6 +101,15 @@ class Gatekeeper:
         self.decisions = decisions
         self.host = host
         """This organization as a visit host: (jurisdiction, organization id)."""
+        self.verify_threads = verify_threads
+        self._executor = (
+            ThreadPoolExecutor(verify_threads, thread_name_prefix="verify") if verify_threads > 1 else None
+        )
+
+    def close(self) -> None:
+        """Stop the verification threads (a call in progress finishes first)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
 
     def challenge(self) -> Challenge:
         """A single-use nonce for a holder (or a peer node) to bind a presentation to."""
@@ -102,21 +119,19 @@ class Gatekeeper:
     def verify_many(self, presentations: Sequence[str]) -> list[VerifiedPresentation | VerificationError]:
         """Verify personnel presentations; each result is what it proved or why it was refused.
 
-        Status lists must be fresh enough for each credential's own level.
+        Status lists must be fresh enough for each credential's own level. Checks 1 to 6 of each run on the gatekeeper's verification threads, the batch cut
+        into one slice per thread (see :func:`~clearance.verify.verify_presentations`).
         """
-        trust, now = self.state.current, self.clock()
-        audience, nonces, policy = self.audience, self.nonces, self.policy
-        results: list[VerifiedPresentation | VerificationError] = []
-        for presentation in presentations:
-            try:
-                results.append(
-                    verify_presentation(
-                        presentation, trust=trust, audience=audience, nonces=nonces, now=now, policy=policy
-                    )
-                )
-            except VerificationError as exc:
-                results.append(exc)
-        return results
+        return verify_presentations(
+            presentations,
+            trust=self.state.current,
+            audience=self.audience,
+            nonces=self.nonces,
+            now=self.clock(),
+            policy=self.policy,
+            executor=self._executor,
+            slices=self.verify_threads,
+        )
 
     def _verify(
         self, presentation: str, trust: TrustStore, now: int, status_max_age: int | None = None

@@ -6,18 +6,26 @@ what a verifier relies on when things go right, and the remaining checks.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from clearance.credentials import FACILITY_VCT, SD_JWT_VC_TYP
-from clearance.errors import Reason
+from clearance.errors import Reason, VerificationError
 from clearance.jws import encode_compact
 from clearance.keys import SigningKey
 from clearance.sdjwt import issue, make_key_binding, split
 from clearance.statuslist import StatusList
 from clearance.trust import TrustStore
-from clearance.verify import DEFAULT_KB_MAX_AGE, DEFAULT_LEEWAY, MemoryNonceStore, StalenessPolicy
+from clearance.verify import (
+    DEFAULT_KB_MAX_AGE,
+    DEFAULT_LEEWAY,
+    MemoryNonceStore,
+    StalenessPolicy,
+    VerifiedPresentation,
+    verify_presentations,
+)
 from tests.factories import DAY, NOW, Holder, RegistryWorld, Verifier, present_credential, refused
 
 
@@ -309,3 +317,77 @@ def test_pruning_old_nonces_never_lets_a_replay_through() -> None:
     # Once pruned, the used nonce is no longer remembered as used, nor as issued.
     with refused(Reason.NONCE_UNKNOWN):
         nonces.consume(used, NOW + 100)
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_a_batch_gives_each_presentation_what_verifying_it_alone_would(threads: int) -> None:
+    world = RegistryWorld.create("JP")
+    revoked, revoked_holder = world.issue(index=41)
+    world.status_list.set(41, 1)
+    node = Verifier.synced(world)
+    batch: list[str] = []
+    expected: list[Reason | None] = []
+    for n in range(40):
+        credential, holder = world.issue(index=100 + n)
+        presentation = bind(credential, holder, node)
+        if n % 10 == 3:  # tampered: the key-binding signature does not verify
+            presentation = presentation[:-3] + ("AAA" if presentation[-3:] != "AAA" else "BBB")
+            expected.append(Reason.KEY_BINDING_INVALID)
+        elif n % 10 == 7:  # addressed to another node
+            presentation = present_credential(credential, holder, nonce=node.challenge(), audience="node-b")
+            expected.append(Reason.AUDIENCE_MISMATCH)
+        else:
+            expected.append(None)
+        batch.append(presentation)
+    batch.append(bind(revoked, revoked_holder, node))
+    expected.append(Reason.REVOKED)
+    batch.append("not a presentation")
+    expected.append(Reason.MALFORMED)
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = verify_presentations(
+            batch,
+            trust=node.trust,
+            audience=node.audience,
+            nonces=node.nonces,
+            now=NOW,
+            policy=node.policy,
+            executor=pool,
+            slices=threads,
+        )
+
+    assert len(results) == len(batch)
+    for result, reason in zip(results, expected, strict=True):
+        if reason is None:
+            assert isinstance(result, VerifiedPresentation)
+        else:
+            assert isinstance(result, VerificationError)
+            assert result.reason == reason
+
+
+def test_in_a_batch_the_first_presentation_of_a_nonce_wins_on_any_thread() -> None:
+    world = RegistryWorld.create("JP")
+    node = Verifier.synced(world)
+    nonce = node.challenge()
+    batch = []
+    for _ in range(32):
+        credential, holder = world.issue()
+        batch.append(present_credential(credential, holder, nonce=nonce))
+
+    with ThreadPoolExecutor(4) as pool:
+        results = verify_presentations(
+            batch,
+            trust=node.trust,
+            audience=node.audience,
+            nonces=node.nonces,
+            now=NOW,
+            policy=node.policy,
+            executor=pool,
+            slices=4,
+        )
+
+    assert isinstance(results[0], VerifiedPresentation)
+    assert all(isinstance(r, VerificationError) and r.reason == Reason.NONCE_REPLAYED for r in results[1:])

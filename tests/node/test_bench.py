@@ -27,13 +27,19 @@ def test_bench_propagation_reports_latency_and_bytes() -> None:
     assert figures["targets"] == {"p99_seconds": 1.0, "bytes_per_node_per_revocation": 10_000}
 
 
-def test_bench_node_verify_reports_the_api_rate_against_raw() -> None:
-    result = CliRunner().invoke(cli, ["bench", "node-verify", "--seconds", "0.2", "--json"])
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_bench_node_verify_reports_the_api_rate_against_raw(threads: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["bench", "node-verify", "--seconds", "0.2", "--threads", threads, "--json"]
+    )
 
     assert result.exit_code == exits.OK, result.output
     figures = json.loads(result.stdout)
     assert figures["presentations_per_second"] > 0
+    assert figures["threads"] == int(threads)
     assert figures["ratio_to_raw"] > 0
+    assert figures["ratio_to_raw_same_threads"] > 0
+    assert figures["target_met"] == (figures["ratio_to_raw_same_threads"] >= 0.8)
     assert figures["batch"] == 100
     assert figures["rounds"] >= 3
 

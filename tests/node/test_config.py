@@ -55,6 +55,9 @@ def test_a_saved_configuration_loads_back(tmp_path: Path) -> None:
         ({"staleness": {"SECRET": -1}}, "staleness.SECRET"),
         ({"staleness": {"SECRET": "1h"}}, "staleness.SECRET"),
         ({"staleness": {}}, "staleness"),
+        ({"verify_threads": -1}, "verify_threads"),
+        ({"verify_threads": 65}, "verify_threads"),
+        ({"verify_threads": "2"}, "verify_threads"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_key(
@@ -63,6 +66,12 @@ def test_a_bad_value_is_refused_naming_its_key(
     with pytest.raises(InvalidArgumentError) as refused:
         config(tmp_path, **overrides)
     assert refused.value.field == key
+
+
+def test_verify_threads_default_to_one_per_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("node.config.os.cpu_count", lambda: 6)
+    assert config(tmp_path).threads_for_verify == 6
+    assert config(tmp_path, verify_threads=1).threads_for_verify == 1
 
 
 def test_an_unknown_setting_is_refused(tmp_path: Path) -> None:
