@@ -144,7 +144,15 @@ class StatusReference:
         ref = obj.get("status_list") if isinstance(obj, dict) else None
         if not isinstance(ref, dict):
             raise MalformedError("status claim lacks status_list")
-        return cls(ref.get("uri"), ref.get("idx"))  # type: ignore[arg-type]
+        uri, idx = ref.get("uri"), ref.get("idx")
+        if cls is StatusReference and type(uri) is str and 0 < len(uri) <= 512 and type(idx) is int and idx >= 0:
+            # What __post_init__ would check, checked: skip the frozen dataclass's slower __init__
+            # (every presentation a node verifies passes through here).
+            reference = object.__new__(cls)
+            object.__setattr__(reference, "uri", uri)
+            object.__setattr__(reference, "idx", idx)
+            return reference
+        return cls(uri, idx)
 
 
 @dataclass(slots=True)
