@@ -145,7 +145,13 @@ class StatusReference:
         if not isinstance(ref, dict):
             raise MalformedError("status claim lacks status_list")
         uri, idx = ref.get("uri"), ref.get("idx")
-        if cls is StatusReference and type(uri) is str and 0 < len(uri) <= 512 and type(idx) is int and idx >= 0:
+        if (
+            cls is StatusReference
+            and type(uri) is str
+            and 0 < len(uri) <= 512
+            and type(idx) is int
+            and idx >= 0
+        ):
             # What __post_init__ would check, checked: skip the frozen dataclass's slower __init__
             # (every presentation a node verifies passes through here).
             reference = object.__new__(cls)
