@@ -158,7 +158,7 @@ class StatusReference:
             object.__setattr__(reference, "uri", uri)
             object.__setattr__(reference, "idx", idx)
             return reference
-        return cls(uri, idx)
+        return cls(uri, idx)  # type: ignore[arg-type]  # __post_init__ refuses wrong types
 
 
 @dataclass(slots=True)
