@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -102,23 +103,42 @@ class NonceStore(Protocol):
 
 
 class MemoryNonceStore:
-    """An in-process :class:`NonceStore`; thread-safe; bounded by expiry."""
+    """An in-process :class:`NonceStore`; thread-safe; bounded in time and in size.
+
+    Nonces are kept in the order they were issued (and used nonces in the order
+    they were used), so expiry drops them from the front: each nonce is pruned
+    once, whatever the load. At most ``max_outstanding`` unused nonces are held:
+    past that, issuing one forgets the oldest, whose presentation will then be
+    refused as unknown. A flood of challenges can therefore cost a verifier
+    neither unbounded memory nor time, only the oldest open challenges; and a
+    forgotten nonce is never accepted (fail closed).
+    """
 
     def __init__(
         self,
         ttl: int = DEFAULT_KB_MAX_AGE,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        max_outstanding: int = 100_000,
     ) -> None:
+        if ttl <= 0 or max_outstanding <= 0:
+            raise MalformedError("nonce ttl and capacity must be positive")
         self._ttl = ttl
         self._random = random_bytes
-        self._issued: dict[str, int] = {}
-        self._used: dict[str, int] = {}
+        self._max = max_outstanding
+        # OrderedDict, not dict: taking the oldest from a dict's front rescans the slots
+        # deleted before it, an OrderedDict's is O(1).
+        self._issued: OrderedDict[str, int] = OrderedDict()
+        """Unused nonce -> expiry, oldest issued first."""
+        self._used: OrderedDict[str, int] = OrderedDict()
+        """Used nonce -> when it may be forgotten, oldest used first."""
         self._lock = threading.Lock()
 
     def issue(self, now: int) -> str:
         nonce = b64url_encode(self._random(16))
         with self._lock:
             self._prune(now)
+            while len(self._issued) >= self._max:
+                self._issued.popitem(last=False)
             self._issued[nonce] = now + self._ttl
         return nonce
 
@@ -129,15 +149,25 @@ class MemoryNonceStore:
                 if nonce in self._used:
                     raise VerificationError(Reason.NONCE_REPLAYED, "nonce was already used")
                 raise VerificationError(Reason.NONCE_UNKNOWN, "nonce was not issued by this verifier")
-            self._used[nonce] = expiry
+            self._used[nonce] = max(expiry, now)
+            while len(self._used) > self._max:
+                self._used.popitem(last=False)
             if now >= expiry:
                 raise VerificationError(Reason.NONCE_EXPIRED, "nonce has expired")
 
+    def __len__(self) -> int:
+        """Nonces held, unused and used."""
+        with self._lock:
+            return len(self._issued) + len(self._used)
+
     def _prune(self, now: int) -> None:
-        if len(self._issued) + len(self._used) < 4096:
-            return
-        self._issued = {n: e for n, e in self._issued.items() if e > now}
-        self._used = {n: e for n, e in self._used.items() if e > now - self._ttl}
+        # Issue times never go backwards by more than a clock step, so the front holds the
+        # oldest; stop at the first live one (a stale one behind it goes on a later call).
+        for table in (self._issued, self._used):
+            while table:
+                if next(iter(table.values())) > now:
+                    break
+                table.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)

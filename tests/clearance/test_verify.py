@@ -319,6 +319,36 @@ def test_pruning_old_nonces_never_lets_a_replay_through() -> None:
         nonces.consume(used, NOW + 100)
 
 
+def test_a_flood_of_challenges_forgets_the_oldest_and_never_accepts_it() -> None:
+    nonces = MemoryNonceStore(ttl=300, max_outstanding=100)
+    first = nonces.issue(NOW)
+    flood = [nonces.issue(NOW) for _ in range(150)]
+
+    assert len(nonces) == 100
+    with refused(Reason.NONCE_UNKNOWN):
+        nonces.consume(first, NOW)
+    nonces.consume(flood[-1], NOW)
+
+
+def test_expired_nonces_are_dropped_as_new_ones_are_issued() -> None:
+    nonces = MemoryNonceStore(ttl=10)
+    used = nonces.issue(NOW)
+    nonces.consume(used, NOW)
+    for _ in range(50):
+        nonces.issue(NOW)
+
+    fresh = nonces.issue(NOW + 11)
+
+    assert len(nonces) == 1
+    nonces.consume(fresh, NOW + 11)
+
+
+@pytest.mark.parametrize(("ttl", "capacity"), [(0, 10), (10, 0)])
+def test_a_nonce_store_needs_a_positive_ttl_and_capacity(ttl: int, capacity: int) -> None:
+    with refused(Reason.MALFORMED):
+        MemoryNonceStore(ttl=ttl, max_outstanding=capacity)
+
+
 # -- batches -------------------------------------------------------------------------------------
 
 
