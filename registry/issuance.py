@@ -65,7 +65,7 @@ from registry.models import (
 from registry.organizations import parse_public_jwk
 from registry.people import PersonalData
 from registry.policy import Caller
-from registry.signing import CredentialSpec, sign_all
+from registry.signing import CredentialSpec, sign_all, sign_credential
 
 _RETRIES = 5
 
@@ -387,6 +387,16 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
     Idempotency keys work as in :func:`issue_credential`: a request whose key
     was used before returns that credential instead of issuing another.
 
+    The signing, which is most of the work, happens before the write transaction:
+    the batch is planned and signed on every core from a read-only look at the
+    database, with status indices that were free then. The write transaction then
+    reads the same inputs again under the status list's lock: if anything the plan
+    rests on changed, it plans and signs again inside; an index that another
+    issuance took meanwhile is replaced and only its credential signed again. What
+    is committed is exactly what a plan made under the lock would commit, and
+    nothing is written before it: concurrent bulk loads sign side by side and take
+    turns only to write.
+
     Raises:
         InvalidArgumentError: too many requests, or one is invalid (its position is named).
         WorkflowError: one request is not issuable (its position is named).
@@ -402,57 +412,33 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
         request_hash("issue_credential", {"assessment": r.assessment_id, "holder": h.thumbprint})
         for r, h in zip(requests, holders, strict=True)
     ]
+    batch = _Bulk(ctx, caller, requests, holders, fingerprints)
     lists = _open_list(ctx)
     for attempt in range(_RETRIES):
         now = ctx.now()
         try:
             list_row = lists.get(ctx)  # before the transaction: it may open one of its own
+            with ctx.db.transaction(readonly=True) as session:
+                draft = batch.plan(session, list_row, now)
+            signed = _sign_plan(ctx, draft, list_row, now)
             with ctx.db.transaction() as session:
-                # Bulk loads of one list take turns: two batches drawing a thousand random
-                # indices each at the same time would collide on one of them most times.
+                # Bulk loads of one list take turns to write: two batches holding a thousand
+                # random indices each would collide on one of them most times.
                 session.execute(
                     select(StatusListRow.id).where(StatusListRow.id == list_row[0]).with_for_update()
                 )
-                loaded = _load_inputs(session, {r.assessment_id for r in requests})
-                indices = _distinct_free_indices(session, list_row, len(requests))
-                personal: dict[str, dict[str, str]] = {}
-                out: list[Issued | int] = []  # an int points at the fresh credential it repeats
-                planned: list[tuple[_Inputs, PublicKey, int, str, str]] = []
-                keyed: dict[str, tuple[str, int]] = {}
-                for position, (request, holder, index, fingerprint) in enumerate(
-                    zip(requests, holders, indices, fingerprints, strict=True)
+                plan = batch.plan(session, list_row, now, draft=draft)
+                if not plan.same_work_as(draft):
+                    signed = _sign_plan(ctx, plan, list_row, now)  # something changed: sign what holds now
+                fresh = _resign_taken(ctx, session, plan, signed, list_row, now)
+                for (_inputs, _holder, _index, key, fingerprint), issued in zip(
+                    plan.planned, fresh, strict=True
                 ):
-                    key = request.idempotency_key
-                    try:
-                        if key in keyed:
-                            if keyed[key][0] != fingerprint:
-                                raise ConflictError(f"idempotency key {key!r} names two different requests")
-                            out.append(keyed[key][1])
-                            continue
-                        earlier = find_idempotent(session, caller, key, "issue_credential", fingerprint)
-                        if earlier is not None:
-                            out.append(_earlier(ctx, session, earlier))
-                            continue
-                        inputs = _check_inputs(
-                            ctx, loaded.get(request.assessment_id), request.assessment_id, now
-                        )
-                    except (WorkflowError, NotFoundError, ConflictError) as exc:
-                        raise type(exc)(f"requests[{position}]: {exc}") from exc
-                    except InvalidArgumentError as exc:
-                        raise InvalidArgumentError(f"requests[{position}].{exc.field}", exc.detail) from exc
-                    if inputs.person_id not in personal:
-                        personal[inputs.person_id] = _personal_claims(ctx, inputs)
-                    if key:
-                        keyed[key] = (fingerprint, len(planned))
-                    out.append(len(planned))
-                    planned.append((inputs, holder, index, key, fingerprint))
-                fresh = _build_many(ctx, planned, personal, list_row, now)
-                for (_inputs, _holder, _index, key, fingerprint), issued in zip(planned, fresh, strict=True):
                     if key:
                         remember_idempotent(
                             session, caller, key, "issue_credential", fingerprint, issued.credential.id, now
                         )
-                results = [fresh[item] if isinstance(item, int) else item for item in out]
+                results = [fresh[item] if isinstance(item, int) else item for item in plan.out]
                 if not fresh:
                     return results  # every request was a repeat: nothing changes
                 _insert(session, fresh)
@@ -478,40 +464,182 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
     raise StorageError("could not allocate status indices")  # pragma: no cover
 
 
+_Planned = tuple[_Inputs, PublicKey, int, str, str]
+"""``(inputs, holder, status index, idempotency key, fingerprint)`` of a credential to issue."""
+
+
+@dataclass
+class _BulkPlan:
+    """What a bulk request will issue, as planned from one read of the database."""
+
+    loaded: dict[str, _Inputs]
+    indices: list[int]
+    """One status index per request, by position (repeats leave theirs unused)."""
+    out: list[Issued | int]
+    """Per request: an earlier credential, or the position in ``planned`` of a fresh one."""
+    planned: list[_Planned]
+    personal: dict[str, dict[str, str]]
+
+    def same_work_as(self, other: _BulkPlan) -> bool:
+        """Would both plans issue the same credentials from the same inputs?"""
+        return (
+            self.loaded == other.loaded
+            and self.planned == other.planned
+            and [item if isinstance(item, int) else item.credential.id for item in self.out]
+            == [item if isinstance(item, int) else item.credential.id for item in other.out]
+        )
+
+
+@dataclass
+class _Bulk:
+    ctx: RegistryContext
+    caller: Caller
+    requests: Sequence[IssueRequest]
+    holders: list[PublicKey]
+    fingerprints: list[str]
+
+    def plan(
+        self,
+        session: Session,
+        list_row: tuple[int, str, int],
+        now: int,
+        *,
+        draft: _BulkPlan | None = None,
+    ) -> _BulkPlan:
+        """Check every request and decide what it gets.
+
+        A ``draft`` made earlier lends its status indices (checked again when written) and,
+        when the inputs read now are the ones it read, the personal claims it decrypted.
+
+        Raises:
+            WorkflowError, NotFoundError, ConflictError, InvalidArgumentError: naming the request.
+        """
+        ctx, requests = self.ctx, self.requests
+        loaded = _load_inputs(session, {r.assessment_id for r in requests})
+        if draft is None:
+            indices = _distinct_free_indices(session, list_row, len(requests))
+            personal: dict[str, dict[str, str]] = {}
+        else:
+            indices = draft.indices
+            personal = draft.personal if loaded == draft.loaded else {}
+        claims: dict[str, dict[str, str]] = {}
+        out: list[Issued | int] = []  # an int points at the fresh credential it repeats
+        planned: list[_Planned] = []
+        keyed: dict[str, tuple[str, int]] = {}
+        for position, (request, holder, index, fingerprint) in enumerate(
+            zip(requests, self.holders, indices, self.fingerprints, strict=True)
+        ):
+            key = request.idempotency_key
+            try:
+                if key in keyed:
+                    if keyed[key][0] != fingerprint:
+                        raise ConflictError(f"idempotency key {key!r} names two different requests")
+                    out.append(keyed[key][1])
+                    continue
+                earlier = find_idempotent(session, self.caller, key, "issue_credential", fingerprint)
+                if earlier is not None:
+                    out.append(_earlier(ctx, session, earlier))
+                    continue
+                inputs = _check_inputs(ctx, loaded.get(request.assessment_id), request.assessment_id, now)
+            except (WorkflowError, NotFoundError, ConflictError) as exc:
+                raise type(exc)(f"requests[{position}]: {exc}") from exc
+            except InvalidArgumentError as exc:
+                raise InvalidArgumentError(f"requests[{position}].{exc.field}", exc.detail) from exc
+            if inputs.person_id not in claims:
+                claims[inputs.person_id] = personal.get(inputs.person_id) or _personal_claims(ctx, inputs)
+            if key:
+                keyed[key] = (fingerprint, len(planned))
+            out.append(len(planned))
+            planned.append((inputs, holder, index, key, fingerprint))
+        return _BulkPlan(loaded, indices, out, planned, claims)
+
+
+def _sign_plan(
+    ctx: RegistryContext, plan: _BulkPlan, list_row: tuple[int, str, int], now: int
+) -> tuple[list[CredentialSpec], list[str]]:
+    specs = [
+        _spec(ctx, inputs, holder, index, plan.personal, list_row, now)
+        for inputs, holder, index, *_ in plan.planned
+    ]
+    return specs, sign_all(ctx, ctx.keys.issuing_key, specs)
+
+
+def _resign_taken(
+    ctx: RegistryContext,
+    session: Session,
+    plan: _BulkPlan,
+    signed: tuple[list[CredentialSpec], list[str]],
+    list_row: tuple[int, str, int],
+    now: int,
+) -> list[Issued]:
+    """The records of a plan signed before the lock; an index taken since gets a free one and a new signature."""
+    specs, tokens = list(signed[0]), list(signed[1])
+    wanted = [index for _inputs, _holder, index, *_ in plan.planned]
+    taken = _taken_indices(session, list_row[0], wanted)
+    if taken:
+        replacements = iter(_distinct_free_indices(session, list_row, len(taken), avoid=set(wanted)))
+        for position, (inputs, holder, index, key, fingerprint) in enumerate(plan.planned):
+            if index in taken:
+                index = next(replacements)
+                plan.planned[position] = (inputs, holder, index, key, fingerprint)
+                specs[position] = _spec(ctx, inputs, holder, index, plan.personal, list_row, now)
+                tokens[position] = sign_credential(ctx.keys.issuing_key, specs[position])
+    return _records(ctx, plan.planned, specs, tokens, list_row, now)
+
+
+def _spec(
+    ctx: RegistryContext,
+    inputs: _Inputs,
+    holder: PublicKey,
+    index: int,
+    personal: dict[str, dict[str, str]],
+    list_row: tuple[int, str, int],
+    now: int,
+) -> CredentialSpec:
+    assert inputs.valid_until is not None
+    return CredentialSpec(
+        issuer=ctx.config.issuer,
+        subject=inputs.subject,
+        holder_jwk={k: v for k, v in holder.jwk.items() if k != "kid"},
+        jurisdiction=ctx.config.jurisdiction,
+        level=inputs.level,
+        categories=tuple(loads_list(inputs.categories)),
+        status_uri=list_row[1],
+        status_index=index,
+        issued_at=now,
+        expires_at=min(now + ctx.config.credential_lifetime, inputs.valid_until),
+        personal=personal[inputs.person_id],
+    )
+
+
 def _build_many(
     ctx: RegistryContext,
-    planned: list[tuple[_Inputs, PublicKey, int, str, str]],
+    planned: list[_Planned],
     personal: dict[str, dict[str, str]],
     list_row: tuple[int, str, int],
     now: int,
 ) -> list[Issued]:
-    """Sign the planned credentials (on every core for a large batch) and make their rows.
+    """Sign the planned credentials (on every core for a large batch) and make their rows."""
+    specs = [
+        _spec(ctx, inputs, holder, index, personal, list_row, now) for inputs, holder, index, *_ in planned
+    ]
+    return _records(ctx, planned, specs, sign_all(ctx, ctx.keys.issuing_key, specs), list_row, now)
 
-    Each planned item is ``(inputs, holder, index, idempotency key, fingerprint)``; a
-    sealed copy of the SD-JWT is kept (it carries personal claims) only when there is a
-    key, to answer a repeated request with it.
+
+def _records(
+    ctx: RegistryContext,
+    planned: list[_Planned],
+    specs: list[CredentialSpec],
+    tokens: list[str],
+    list_row: tuple[int, str, int],
+    now: int,
+) -> list[Issued]:
+    """The credential rows of signed credentials.
+
+    A sealed copy of the SD-JWT is kept (it carries personal claims) only when there is an
+    idempotency key, to answer a repeated request with it.
     """
     key = ctx.keys.issuing_key
-    list_id, uri, _size = list_row
-    specs = []
-    for inputs, holder, index, _key, _fingerprint in planned:
-        assert inputs.valid_until is not None
-        specs.append(
-            CredentialSpec(
-                issuer=ctx.config.issuer,
-                subject=inputs.subject,
-                holder_jwk={k: v for k, v in holder.jwk.items() if k != "kid"},
-                jurisdiction=ctx.config.jurisdiction,
-                level=inputs.level,
-                categories=tuple(loads_list(inputs.categories)),
-                status_uri=uri,
-                status_index=index,
-                issued_at=now,
-                expires_at=min(now + ctx.config.credential_lifetime, inputs.valid_until),
-                personal=personal[inputs.person_id],
-            )
-        )
-    tokens = sign_all(ctx, key, specs)
     built = []
     for (inputs, holder, index, idempotency_key, _fingerprint), spec, sd_jwt in zip(
         planned, specs, tokens, strict=True
@@ -530,7 +658,7 @@ def _build_many(
             categories=inputs.categories,
             state="valid",
             state_reason=None,
-            status_list_id=list_id,
+            status_list_id=list_row[0],
             status_index=index,
             issued_at=now,
             expires_at=spec.expires_at,
@@ -545,22 +673,32 @@ def _build_many(
     return built
 
 
-def _distinct_free_indices(session: Session, list_row: tuple[int, str, int], count: int) -> list[int]:
+def _taken_indices(session: Session, list_id: int, indices: Sequence[int]) -> set[int]:
+    """Which of ``indices`` a credential of list ``list_id`` already holds."""
+    taken: set[int] = set()
+    for start in range(0, len(indices), 5000):
+        taken |= {
+            i
+            for (i,) in session.execute(
+                select(Credential.status_index).where(
+                    Credential.status_list_id == list_id,
+                    Credential.status_index.in_(list(indices[start : start + 5000])),
+                )
+            )
+        }
+    return taken
+
+
+def _distinct_free_indices(
+    session: Session, list_row: tuple[int, str, int], count: int, *, avoid: set[int] | None = None
+) -> list[int]:
+    """``count`` distinct random indices of the list that no credential holds (nor in ``avoid``)."""
     list_id, _uri, size = list_row
     chosen: set[int] = set()
+    avoid = avoid or set()
     while len(chosen) < count:
-        candidates = {secrets.randbelow(size) for _ in range((count - len(chosen)) * 2)} - chosen
-        taken = set()
-        for start in range(0, len(candidates), 5000):
-            batch = list(candidates)[start : start + 5000]
-            taken |= {
-                i
-                for (i,) in session.execute(
-                    select(Credential.status_index).where(
-                        Credential.status_list_id == list_id, Credential.status_index.in_(batch)
-                    )
-                )
-            }
+        candidates = {secrets.randbelow(size) for _ in range((count - len(chosen)) * 2)} - chosen - avoid
+        taken = _taken_indices(session, list_id, list(candidates))
         chosen |= set(list(candidates - taken)[: count - len(chosen)])
     return list(chosen)
 

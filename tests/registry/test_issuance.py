@@ -19,6 +19,7 @@ from clearance.keys import PublicKey, SigningKey
 from clearance.sdjwt import split
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
+from registry import issuance
 from tests.factories import Holder, refused
 from tests.registry.conftest import (
     CATEGORIES,
@@ -413,6 +414,70 @@ def test_bulk_issuance_is_all_or_nothing_and_names_the_failing_request(registry:
         mentioning="requests[1]",
     )
     assert registry.count("credentials") == 0
+
+
+def _status_index_signed_in(sd_jwt: str) -> int:
+    payload = decode_compact(split(sd_jwt).jwt, what="credential").payload
+    return int(payload["status"]["status_list"]["idx"])
+
+
+def test_an_index_taken_while_a_bulk_load_signs_is_replaced_and_signed_again(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk load signs before it takes the list's lock; what another issuance took meanwhile is redone."""
+    org = registry.new_organization()
+    bulk_people = [registry.cleared_person(organization=org) for _ in range(3)]
+    other = registry.cleared_person(organization=org)
+    sign_plan = issuance._sign_plan
+    squatted: list[int] = []
+    squatter: list[IssuedCredential] = []
+    plans_signed: list[int] = []
+
+    def sign_then_lose_an_index(ctx: Any, plan: Any, list_row: Any, now: int) -> Any:
+        signed = sign_plan(ctx, plan, list_row, now)
+        plans_signed.append(len(plan.planned))
+        if not squatted:  # the first (unlocked) signing: another issuance takes one of its indices
+            squatted.append(plan.indices[1])
+            with monkeypatch.context() as patch:
+                patch.setattr(issuance.secrets, "randbelow", lambda _n: squatted[0])
+                squatter.append(registry.issue(other.assessment.id))
+        return signed
+
+    monkeypatch.setattr(issuance, "_sign_plan", sign_then_lose_an_index)
+    holders = [Holder() for _ in bulk_people]
+    results = registry.admin.credentials.BulkIssueCredentials(
+        bulk_request(*(p.assessment.id for p in bulk_people), holders=holders)
+    ).results
+
+    indices = [r.credential.status_index for r in results]
+    assert squatter[0].record.status_index == squatted[0]
+    assert squatted[0] not in indices
+    assert len(set(indices)) == 3
+    assert [_status_index_signed_in(r.sd_jwt) for r in results] == indices
+    verifier = registry.verifier()
+    for result, holder in zip(results, holders, strict=True):
+        issued = IssuedCredential(result.credential, result.sd_jwt, holder)
+        verifier.verify(registry.present(issued, verifier), now=registry.clock())
+    assert registry.count("credentials") == 4
+    assert plans_signed == [3], "signed once before the lock; only the lost index was signed again"
+
+
+def test_concurrent_bulk_loads_share_no_status_index_and_sign_the_one_they_hold(registry: Registry) -> None:
+    org = registry.new_organization()
+    assessments = [registry.cleared_person(organization=org).assessment.id for _ in range(4)]
+
+    def load(_: int) -> list[Any]:
+        request = bulk_request(*(assessments * 100))
+        return list(registry.admin.credentials.BulkIssueCredentials(request, timeout=60).results)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [r for batch in pool.map(load, range(8)) for r in batch]
+
+    indices = [r.credential.status_index for r in results]
+    assert len(indices) == 3200
+    assert len(set(indices)) == 3200
+    assert all(_status_index_signed_in(r.sd_jwt) == r.credential.status_index for r in results)
+    assert registry.count("credentials") == 3200
 
 
 def test_a_facility_credential_binds_the_organizations_node(registry: Registry) -> None:
