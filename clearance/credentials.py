@@ -86,6 +86,20 @@ class ClearanceClaim:
         }
 
     @classmethod
+    def of(cls, jurisdiction: str, level: str, categories: tuple[str, ...]) -> ClearanceClaim:
+        """The claim for these values: one shared, checked instance per distinct clearance.
+
+        Raises:
+            MalformedError: as the constructor.
+        """
+        if cls is ClearanceClaim and type(categories) is tuple and len(categories) <= _SHARED_CATEGORIES:
+            try:
+                return _shared_clearance(jurisdiction, level, categories)
+            except TypeError:  # an unhashable member: not a valid claim, which cls() explains
+                pass
+        return cls(jurisdiction, level, categories)
+
+    @classmethod
     def from_json(cls, obj: Any) -> ClearanceClaim:
         """Parse the ``clearance`` claim.
 
@@ -283,7 +297,7 @@ def issue_personnel_credential(
         "exp": expires_at,
         "vct": PERSONNEL_VCT,
         "sub": subject,
-        "cnf": {"jwk": {k: v for k, v in holder.jwk.items() if k != "kid"}},
+        "cnf": {"jwk": holder.bare_jwk},
         "status": status.to_json(),
         "clearance": clearance.to_json(),
     }
@@ -320,7 +334,7 @@ def issue_facility_credential(
         "exp": expires_at,
         "vct": FACILITY_VCT,
         "sub": subject,
-        "cnf": {"jwk": {k: v for k, v in node_key.jwk.items() if k != "kid"}},
+        "cnf": {"jwk": node_key.bare_jwk},
         "status": status.to_json(),
         "clearance": clearance.to_json(),
         "organization": dict(organization),

@@ -145,6 +145,10 @@ def parse_json_object(data: bytes | str, *, what: str = "JSON", max_bytes: int =
     return value
 
 
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+"""Built once: ``json.dumps`` with these options builds a new encoder on every call."""
+
+
 def canonical_json(value: Any) -> bytes:
     """Compact, key-sorted UTF-8 JSON: what we sign, hash and store."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    return _CANONICAL.encode(value).encode()

@@ -83,10 +83,18 @@ def _decode_header(h64: str, what: str) -> dict[str, Any]:
 def encode_compact(header: Mapping[str, Any], payload: Mapping[str, Any], key: SigningKey) -> str:
     """Sign ``payload`` as a compact JWS; ``alg`` comes from the key."""
     full_header = {**header, "alg": key.alg}
-    signing_input = (
-        b64url_encode(canonical_json(full_header)) + "." + b64url_encode(canonical_json(payload))
-    ).encode("ascii")
+    try:
+        encoded_header = _encoded_header(tuple(full_header.items()))
+    except TypeError:  # a member that cannot be a cache key (a list, say): encode it here
+        encoded_header = b64url_encode(canonical_json(full_header))
+    signing_input = (encoded_header + "." + b64url_encode(canonical_json(payload))).encode("ascii")
     return signing_input.decode("ascii") + "." + b64url_encode(key.sign(signing_input))
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_header(members: tuple[tuple[str, Any], ...]) -> str:
+    """The encoded protected header: an issuer signs many tokens under one header."""
+    return b64url_encode(canonical_json(dict(members)))
 
 
 def decode_compact(

@@ -112,6 +112,14 @@ class PublicKey:
         """The public JWK with its ``kid`` (a new dict on every call)."""
         return {**self._jwk, "kid": self.thumbprint}
 
+    @property
+    def bare_jwk(self) -> dict[str, str]:
+        """The public JWK's key members only, as ``cnf.jwk`` carries it (a new dict on every call).
+
+        Needs no thumbprint, so it costs no hash.
+        """
+        return dict(self._jwk)
+
     @classmethod
     def from_jwk(cls, jwk: Any) -> PublicKey:
         """Parse a public JWK from outside.

@@ -600,7 +600,7 @@ def _spec(
     return CredentialSpec(
         issuer=ctx.config.issuer,
         subject=inputs.subject,
-        holder_jwk={k: v for k, v in holder.jwk.items() if k != "kid"},
+        holder_jwk=holder.bare_jwk,
         jurisdiction=ctx.config.jurisdiction,
         level=inputs.level,
         categories=tuple(loads_list(inputs.categories)),

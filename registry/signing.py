@@ -49,7 +49,7 @@ def sign_credential(key: SigningKey, spec: CredentialSpec) -> str:
         issuer=spec.issuer,
         subject=spec.subject,
         holder=PublicKey.from_jwk(spec.holder_jwk),
-        clearance=ClearanceClaim(spec.jurisdiction, spec.level, spec.categories),
+        clearance=ClearanceClaim.of(spec.jurisdiction, spec.level, spec.categories),
         status=StatusReference(spec.status_uri, spec.status_index),
         issued_at=spec.issued_at,
         expires_at=spec.expires_at,
