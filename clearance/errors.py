@@ -112,6 +112,10 @@ class TransportError(ClearanceError):
     """A peer could not be reached or broke off; nothing was learned."""
 
 
+class RateLimitedError(ClearanceError):
+    """Too many requests from one caller: nothing was done; try again later."""
+
+
 class StorageError(ClearanceError):
     """The store failed or holds something it should not."""
 

@@ -25,6 +25,7 @@ from clearance.errors import (
     NotFoundError,
     PermissionDeniedError,
     PolicyError,
+    RateLimitedError,
     StorageError,
     TransportError,
     VerificationError,
@@ -44,6 +45,7 @@ STATUS_CODES: tuple[tuple[type[ClearanceError], grpc.StatusCode], ...] = (
     (VerificationError, grpc.StatusCode.INVALID_ARGUMENT),
     (PolicyError, grpc.StatusCode.FAILED_PRECONDITION),
     (TransportError, grpc.StatusCode.UNAVAILABLE),
+    (RateLimitedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (StorageError, grpc.StatusCode.UNAVAILABLE),
 )
 """First match wins: order goes from specific to general."""
@@ -86,6 +88,7 @@ _FROM_CODE: dict[grpc.StatusCode, Callable[[str], ClearanceError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: WorkflowError,
     grpc.StatusCode.UNAVAILABLE: TransportError,
     grpc.StatusCode.DEADLINE_EXCEEDED: TransportError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitedError,
 }
 
 

@@ -8,7 +8,7 @@ code   meaning
 2      usage error: a wrong option or argument (click's own code)
 3      refused: an artifact failed verification, or a decision was "deny"
 4      not allowed: unauthenticated or permission denied
-5      unavailable: a registry or node could not be reached
+5      unavailable: a registry or node could not be reached, or asked us to slow down
 6      not found, conflict, or a workflow step out of order
 =====  ======================================================================
 """
@@ -22,6 +22,7 @@ from clearance.errors import (
     InvalidArgumentError,
     NotFoundError,
     PolicyError,
+    RateLimitedError,
     TransportError,
     VerificationError,
     WorkflowError,
@@ -43,7 +44,7 @@ def describe(exc: BaseException) -> tuple[int, str]:
         return REFUSED, message
     if isinstance(exc, AuthorizationError):
         return NOT_ALLOWED, message
-    if isinstance(exc, TransportError):
+    if isinstance(exc, TransportError | RateLimitedError):
         return UNAVAILABLE, message
     if isinstance(exc, InvalidArgumentError):
         return USAGE, message

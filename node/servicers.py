@@ -24,6 +24,7 @@ from clearance.verify import VerifiedPresentation
 from node.decisions import Label
 from node.gatekeeper import MAX_BATCH, Gatekeeper, LoggedDecision
 from node.peers import PeerSessions
+from node.ratelimit import RateLimiter, caller_address
 from node.status import NodeStatus, TrustedRegistry
 
 
@@ -186,14 +187,19 @@ class NodeServicer(rpc.NodeServiceServicer):
 class PeerServicer(rpc.PeerServiceServicer):
     """Node to node: mutual authentication by facility credentials, then decisions."""
 
-    def __init__(self, gatekeeper: Gatekeeper, sessions: PeerSessions) -> None:
+    def __init__(
+        self, gatekeeper: Gatekeeper, sessions: PeerSessions, limiter: RateLimiter | None = None
+    ) -> None:
         self._gatekeeper = gatekeeper
         self._sessions = sessions
+        self._limiter = limiter if limiter is not None else RateLimiter()
+        """Bounds the two calls anyone may make (a nonce; a facility check) per caller address."""
 
     @handler
     def PeerChallenge(
         self, request: pb.PeerChallengeRequest, context: grpc.ServicerContext
     ) -> pb.PeerChallengeResponse:
+        self._limiter.take(caller_address(context.peer()))
         challenge = self._gatekeeper.challenge()
         return pb.PeerChallengeResponse(nonce=challenge.nonce, audience=challenge.audience)
 
@@ -201,6 +207,7 @@ class PeerServicer(rpc.PeerServiceServicer):
     def OpenSession(
         self, request: pb.OpenSessionRequest, context: grpc.ServicerContext
     ) -> pb.OpenSessionResponse:
+        self._limiter.take(caller_address(context.peer()))
         try:
             session, answer = self._sessions.open(
                 request.facility_presentation,
