@@ -122,9 +122,10 @@ class WriteBatcher:
 
         A job must raise :class:`ClearanceError` before it writes anything (its
         checks come first), so a refused job needs no savepoint. A write that
-        hits a constraint (a status index taken by another process meanwhile)
+        hits a constraint (a status index taken by another process meanwhile),
+        or that the database aborts as a deadlock or serialization failure,
         breaks the whole transaction: then each job runs again alone, and only
-        the conflicting one fails.
+        one that conflicts again fails.
         """
         try:
             self._run_batch(jobs)
@@ -166,8 +167,8 @@ class WriteBatcher:
                 if events:
                     audit.append_many(session, events)
         except StorageError as exc:
-            if isinstance(exc.__cause__, IntegrityError):
-                raise _ConflictError(exc.__cause__) from exc
+            if isinstance(exc.__cause__, IntegrityError) or _is_transient(exc.__cause__):
+                raise _ConflictError(exc.__cause__ or exc) from exc
             self._fail(jobs, exc)
             return
         except IntegrityError as exc:
@@ -189,6 +190,16 @@ class WriteBatcher:
                 job.future.set_exception(error)
 
 
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+"""PostgreSQL's serialization failure and deadlock: the transaction may simply be run again."""
+
+
+def _is_transient(exc: BaseException | None) -> bool:
+    """A database error that a second attempt may not meet (a deadlock, a serialization failure)."""
+    original = getattr(exc, "orig", None)
+    return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
 class _ConflictError(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
@@ -196,7 +207,7 @@ class _ConflictError(Exception):
 
 
 def _mapped(exc: BaseException) -> BaseException:
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError) or _is_transient(exc):
         error = StorageError("conflicting write (retry)")
         error.__cause__ = exc
         return error

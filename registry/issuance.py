@@ -290,23 +290,27 @@ class _SingleIssuance:
         now = ctx.now()
         pending: list[_Pending] = payloads
         loaded = _load_inputs(session, {p.request.assessment_id for p in pending})
-        outcomes: list[tuple[Any, list[AuditEvent]] | ClearanceError] = []
+        outcomes: list[tuple[Any, list[AuditEvent]] | ClearanceError | None] = [None] * len(pending)
         fresh: list[Issued] = []
         fresh_by_id: dict[str, Issued] = {}
-        for item in pending:
+        # Idempotency keys are written in key order (stable: of two requests with one key the
+        # first still wins), so replicas writing overlapping keys lock them in one order and
+        # cannot deadlock on each other's uncommitted keys.
+        for position in sorted(range(len(pending)), key=lambda p: pending[p].request.idempotency_key):
+            item = pending[position]
             key = item.request.idempotency_key
             try:
                 earlier = find_idempotent(session, item.caller, key, "issue_credential", item.fingerprint)
                 if earlier is not None:
                     # Issued earlier in this very batch: its row is inserted only at the end.
                     issued_here = fresh_by_id.get(earlier)
-                    outcomes.append((issued_here or _earlier(ctx, session, earlier), []))
+                    outcomes[position] = (issued_here or _earlier(ctx, session, earlier), [])
                     continue
                 inputs = _check_inputs(
                     ctx, loaded.get(item.request.assessment_id), item.request.assessment_id, now
                 )
             except ClearanceError as exc:
-                outcomes.append(exc)
+                outcomes[position] = exc
                 continue
             index = secrets.randbelow(item.list_row[2])
             issued = _build_personnel(
@@ -331,10 +335,12 @@ class _SingleIssuance:
                     "personal_data_read": "to fill the credential's disclosable claims",
                 },
             )
-            outcomes.append((issued, [event]))
+            outcomes[position] = (issued, [event])
         if fresh:
             _insert(session, fresh)  # a status index already taken fails here (unique constraint)
-        return outcomes
+        done = [outcome for outcome in outcomes if outcome is not None]
+        assert len(done) == len(pending), "every request has an outcome"
+        return done
 
 
 def issue_credential(ctx: RegistryContext, caller: Caller, request: IssueRequest) -> Issued:
