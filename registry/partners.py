@@ -40,7 +40,9 @@ log = logging.getLogger("clearance.registry.partners")
 
 
 @dataclass
-class _Partner:
+class Partner:
+    """A registry we have an agreement with: where to reach it, and how to trust its TLS."""
+
     agreement_id: str
     jurisdiction: str
     endpoint: str
@@ -92,9 +94,9 @@ class PartnerSync:
                 log.warning(json.dumps({"event": "partner_sync_failed", "error": str(exc)}))
             self._stop.wait(2.0)
 
-    def _partners(self) -> list[_Partner]:
+    def _partners(self) -> list[Partner]:
         return [
-            _Partner(row.id, row.partner_jurisdiction, row.partner_endpoint, row.partner_ca_pem)
+            Partner(row.id, row.partner_jurisdiction, row.partner_endpoint, row.partner_ca_pem)
             for row in list_agreements(self._ctx)
             if row.state == IN_FORCE
         ]
@@ -102,7 +104,7 @@ class PartnerSync:
     def _in_force(self, agreement_id: str) -> bool:
         return any(p.agreement_id == agreement_id for p in self._partners())
 
-    def _follow(self, partner: _Partner) -> None:
+    def _follow(self, partner: Partner) -> None:
         """Follow one partner: a watch stream as the trigger, fetches for the material."""
         backoff = 1.0
         while not self._stop.is_set() and self._in_force(partner.agreement_id):
@@ -138,7 +140,7 @@ class PartnerSync:
             self._stop.wait(backoff)
             backoff = min(backoff * 2, self._poll)
 
-    def sync_once(self, partner: _Partner, stub: rpc.PublicationServiceStub) -> None:
+    def sync_once(self, partner: Partner, stub: rpc.PublicationServiceStub) -> None:
         """Fetch, verify and store the partner's bundle and status lists.
 
         Raises:
@@ -205,7 +207,7 @@ class PartnerSync:
                 continue  # expired or no longer covered: the fresh copy replaces it
         return trust
 
-    def _partner_ended(self, partner: _Partner, why: str) -> bool:
+    def _partner_ended(self, partner: Partner, why: str) -> bool:
         """End the agreement here if the partner listed it before; returns whether it was ended.
 
         A partner that has never listed it (we never synced with it) has not ended it: it has
@@ -230,7 +232,7 @@ class PartnerSync:
         ctx.changed()
         return True
 
-    def _record(self, partner: _Partner, problem: str) -> None:
+    def _record(self, partner: Partner, problem: str) -> None:
         log.warning(
             json.dumps({"event": "partner_sync_problem", "partner": partner.jurisdiction, "problem": problem})
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,13 @@ from clearance.keys import SigningKey
 from clearance.sdjwt import present
 from clearance.statuslist import StatusList, sign_status_list
 from clearance.trust import TrustStore
-from clearance.verify import MemoryNonceStore, StalenessPolicy, VerifiedPresentation, verify_presentation
+from clearance.verify import (
+    MemoryNonceStore,
+    StalenessPolicy,
+    VerifiedPresentation,
+    verify_presentation,
+    verify_presentations,
+)
 
 NOW = 1_790_000_000  # 2026-09-21, a fixed instant: tests never read the clock
 DAY = 86_400
@@ -279,6 +286,22 @@ class Verifier:
     def challenge(self, now: int = NOW) -> str:
         """A fresh nonce for a holder to bind a presentation to."""
         return self.nonces.issue(now)
+
+    def verify_batch(
+        self, presentations: list[str], *, threads: int = 1, now: int = NOW
+    ) -> list[VerifiedPresentation | VerificationError]:
+        """Verify a batch as a node's Verify call does, its checks cut across ``threads`` threads."""
+        with ThreadPoolExecutor(threads) as pool:
+            return verify_presentations(
+                presentations,
+                trust=self.trust,
+                audience=self.audience,
+                nonces=self.nonces,
+                now=now,
+                policy=self.policy,
+                executor=pool,
+                slices=threads,
+            )
 
     def verify(self, presentation: str, *, now: int = NOW, **options: Any) -> VerifiedPresentation:
         """Verify ``presentation`` against this node's state, as the node would."""

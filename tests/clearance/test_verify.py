@@ -6,7 +6,6 @@ what a verifier relies on when things go right, and the remaining checks.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -24,7 +23,6 @@ from clearance.verify import (
     MemoryNonceStore,
     StalenessPolicy,
     VerifiedPresentation,
-    verify_presentations,
 )
 from tests.factories import DAY, NOW, Holder, RegistryWorld, Verifier, present_credential, refused
 
@@ -377,17 +375,7 @@ def test_a_batch_gives_each_presentation_what_verifying_it_alone_would(threads: 
     batch.append("not a presentation")
     expected.append(Reason.MALFORMED)
 
-    with ThreadPoolExecutor(threads) as pool:
-        results = verify_presentations(
-            batch,
-            trust=node.trust,
-            audience=node.audience,
-            nonces=node.nonces,
-            now=NOW,
-            policy=node.policy,
-            executor=pool,
-            slices=threads,
-        )
+    results = node.verify_batch(batch, threads=threads)
 
     assert len(results) == len(batch)
     for result, reason in zip(results, expected, strict=True):
@@ -407,17 +395,7 @@ def test_in_a_batch_the_first_presentation_of_a_nonce_wins_on_any_thread() -> No
         credential, holder = world.issue()
         batch.append(present_credential(credential, holder, nonce=nonce))
 
-    with ThreadPoolExecutor(4) as pool:
-        results = verify_presentations(
-            batch,
-            trust=node.trust,
-            audience=node.audience,
-            nonces=node.nonces,
-            now=NOW,
-            policy=node.policy,
-            executor=pool,
-            slices=4,
-        )
+    results = node.verify_batch(batch, threads=4)
 
     assert isinstance(results[0], VerifiedPresentation)
     assert all(isinstance(r, VerificationError) and r.reason == Reason.NONCE_REPLAYED for r in results[1:])

@@ -47,7 +47,7 @@ from node.facility import FacilityIdentity
 from node.gatekeeper import Gatekeeper
 from node.state import TrustedState
 from registry import publication
-from registry.partners import PartnerSync, _Partner
+from registry.partners import Partner, PartnerSync
 from tests.cli.conftest import run_cli
 from tests.factories import RegistryWorld
 from tests.federation.conftest import DAY, FakeClock, LocalRegistry, agreement_between
@@ -191,9 +191,9 @@ def test_an_agreement_whose_validity_has_ended_is_not_imported(
 # -- partner sync stores only what the partner's root, named in the agreement, signed -----------
 
 
-def partner_of(registry: LocalRegistry, agreement: Agreement, endpoint: str) -> _Partner:
+def partner_of(registry: LocalRegistry, agreement: Agreement, endpoint: str) -> Partner:
     """The partner as PartnerSync follows it (what the agreement row says)."""
-    return _Partner(agreement.id, agreement.counterpart(registry.jurisdiction).jurisdiction, endpoint, None)
+    return Partner(agreement.id, agreement.counterpart(registry.jurisdiction).jurisdiction, endpoint, None)
 
 
 def assert_holds_nothing_from(registry: LocalRegistry, jurisdiction: str, uris: list[str]) -> None:
@@ -260,7 +260,7 @@ class ReplayingPartner:
         return pb.GetStatusListResponse(token=self._earlier[request.uri])
 
 
-def federate(jp: LocalRegistry, us: LocalRegistry, **terms: Any) -> tuple[Agreement, PartnerSync, _Partner]:
+def federate(jp: LocalRegistry, us: LocalRegistry, **terms: Any) -> tuple[Agreement, PartnerSync, Partner]:
     """An agreement of both roots imported at both registries; JP synced once from US."""
     agreement = agreement_between(jp, us, **terms)
     jp.import_agreement(agreement, us)

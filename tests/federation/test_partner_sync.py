@@ -17,7 +17,7 @@ from clearance.bundle import TrustBundle
 from clearance.errors import Reason, VerificationError
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
-from registry.partners import PartnerSync, _Partner
+from registry.partners import Partner, PartnerSync
 from tests.federation.conftest import LocalRegistry, agreement_between
 
 pytestmark = pytest.mark.database
@@ -28,7 +28,7 @@ def test_a_partner_that_has_not_imported_the_agreement_yet_is_waited_for(
 ) -> None:
     agreement = agreement_between(jp, us)
     jp.import_agreement(agreement, us)
-    sync, partner = PartnerSync(jp.ctx), _Partner(agreement.id, "US", us.endpoint, None)
+    sync, partner = PartnerSync(jp.ctx), Partner(agreement.id, "US", us.endpoint, None)
 
     with pytest.raises(VerificationError) as waiting:
         sync.sync_once(partner, us.publication())
@@ -56,7 +56,7 @@ def test_a_partner_that_no_longer_lists_the_agreement_has_ended_it(
     agreement = agreement_between(jp, us)
     jp.import_agreement(agreement, us)
     us.import_agreement(agreement, jp)
-    sync, partner = PartnerSync(jp.ctx), _Partner(agreement.id, "US", us.endpoint, None)
+    sync, partner = PartnerSync(jp.ctx), Partner(agreement.id, "US", us.endpoint, None)
     sync.sync_once(partner, us.publication())
     version = jp.bundle_version()
 
