@@ -1410,25 +1410,39 @@ def credential_bulk_issue(
     client = _client(credential, endpoint, insecure)
     issued: list[dict[str, Any]] = []
     started = time.monotonic()
-    with progress_bar("issuing", len(requests)) as advance:
-        for start in range(0, len(requests), batch):
-            chunk = requests[start : start + batch]
-            response = client.call(
-                client.stub("CredentialService").BulkIssueCredentials,
-                pb.BulkIssueCredentialsRequest(requests=chunk),
-                timeout=300,
-            )
-            for request, result in zip(chunk, response.results, strict=True):
-                issued.append(
-                    {
-                        "assessment_id": request.assessment_id,
-                        "credential_id": result.credential.id,
-                        "sd_jwt": result.sd_jwt,
-                    }
+    def write_issued() -> None:
+        atomic_write(out, "".join(json.dumps(i) + "\n" for i in issued).encode(), mode=0o600)
+
+    try:
+        with progress_bar("issuing", len(requests)) as advance:
+            for start in range(0, len(requests), batch):
+                chunk = requests[start : start + batch]
+                response = client.call(
+                    client.stub("CredentialService").BulkIssueCredentials,
+                    pb.BulkIssueCredentialsRequest(requests=chunk),
+                    timeout=300,
                 )
-            advance(len(chunk))
+                for request, result in zip(chunk, response.results, strict=True):
+                    issued.append(
+                        {
+                            "assessment_id": request.assessment_id,
+                            "credential_id": result.credential.id,
+                            "sd_jwt": result.sd_jwt,
+                        }
+                    )
+                advance(len(chunk))
+    except BaseException:
+        # The batches that went through were issued: their credentials must not be lost
+        # with the one that failed (without idempotency keys a rerun cannot return them).
+        if issued:
+            write_issued()
+            click.echo(
+                f"{len(issued)} of {len(requests)} issued before the failure; written to {out}",
+                err=True,
+            )
+        raise
     elapsed = time.monotonic() - started
-    atomic_write(out, "".join(json.dumps(i) + "\n" for i in issued).encode(), mode=0o600)
+    write_issued()
     data = {
         "issued": len(issued),
         "seconds": round(elapsed, 2),

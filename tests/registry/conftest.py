@@ -503,8 +503,8 @@ def make_registry(tmp_path: Path, database_url: str) -> Iterator[RegistryFactory
     """
     started: list[Registry] = []
 
-    def make(*, heartbeat: float = HEARTBEAT, **settings: Any) -> Registry:
-        clock = FakeClock()
+    def make(*, heartbeat: float = HEARTBEAT, start: int = NOW, **settings: Any) -> Registry:
+        clock = FakeClock(start)
         directory = tmp_path / f"registry-{len(started) + 1}"
         ctx, admin = init_registry(
             directory, jurisdiction="JP", database_url=database_url, clock=clock, **settings
