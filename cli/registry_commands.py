@@ -1410,6 +1410,7 @@ def credential_bulk_issue(
     client = _client(credential, endpoint, insecure)
     issued: list[dict[str, Any]] = []
     started = time.monotonic()
+
     def write_issued() -> None:
         atomic_write(out, "".join(json.dumps(i) + "\n" for i in issued).encode(), mode=0o600)
 
