@@ -49,7 +49,8 @@ def node(world: RegistryWorld) -> Verifier:
 
 
 def payload_of(credential: str) -> dict[str, Any]:
-    return json.loads(b64url_decode(split(credential).jwt.split(".")[1]))
+    payload: dict[str, Any] = json.loads(b64url_decode(split(credential).jwt.split(".")[1]))
+    return payload
 
 
 def with_jwt(credential: str, jwt: str) -> str:

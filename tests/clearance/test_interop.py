@@ -351,7 +351,7 @@ def token_status_list_payload(key: SigningKey) -> bytes:
     issuer_list = IssuerStatusList.new(2, 1024, strategy="linear")
     issuer_list[9] = 1
     issuer_list[10] = 2
-    return issuer_list.sign_jwt_payload(
+    payload: bytes = issuer_list.sign_jwt_payload(
         alg="EdDSA",
         kid=key.kid,
         iss="https://registry.jp.example",
@@ -360,6 +360,7 @@ def token_status_list_payload(key: SigningKey) -> bytes:
         exp=NOW + 3600,
         ttl=300,
     )
+    return payload
 
 
 def test_we_verify_a_status_list_token_built_by_token_status_list() -> None:

@@ -245,7 +245,7 @@ def test_mutated_status_deltas_are_refused(data: st.DataObject) -> None:
 
 def mutated_document(data: st.DataObject, original: dict[str, Any]) -> Any:
     """A general JSON JWS with one member mutated, a signature dropped or doubled, or replaced outright."""
-    doc = copy.deepcopy(original)
+    doc: Any = copy.deepcopy(original)
     kind = data.draw(st.sampled_from(["payload", "protected", "signature", "drop", "double", "replace"]))
     if kind == "payload":
         doc["payload"] = data.draw(mutation_of(doc["payload"]))
@@ -380,7 +380,8 @@ def test_disclosures_of_any_shape_whose_digests_the_issuer_signed_never_crash_th
     disclosures: list[Disclosure] = []
     for n in range(data.draw(st.integers(1, 6))):
         value = data.draw(json_values)
-        if disclosures and data.draw(st.booleans()):  # refer to an earlier disclosure from inside this one
+        nested: bool = data.draw(st.booleans())
+        if disclosures and nested:  # refer to an earlier disclosure from inside this one
             inner = data.draw(st.sampled_from(disclosures))
             value = [{"...": inner.digest}] if inner.name is None else {"_sd": [inner.digest], "v": value}
         disclosures.append(Disclosure.create(data.draw(disclosure_names), value, f"salt-{n}"))

@@ -286,7 +286,7 @@ def test_partner_sync_refuses_a_status_list_older_than_the_one_held(
     version = jp.bundle_version()
 
     with pytest.raises(VerificationError) as refusal:
-        sync.sync_once(partner, ReplayingPartner(us.publication(), {uri: first}))
+        sync.sync_once(partner, ReplayingPartner(us.publication(), {uri: first}))  # type: ignore[arg-type]
 
     assert refusal.value.reason is Reason.ROLLBACK
     assert uri in refusal.value.detail

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from tests.cli.conftest import run_cli
 
 
 @pytest.fixture
-def log_dir(tmp_path: Path) -> Iterator[Path]:
+def log_dir(tmp_path: Path) -> Path:
     log = DecisionLog(tmp_path / DECISIONS_NAME)
     for n in range(1, 6):
         log.append(

@@ -79,8 +79,12 @@ class RunningNode:
     def present(self, issued: Issued, **options: object) -> str:
         challenge = self.api.challenge()
         return presentation(
-            issued, nonce=challenge.nonce, audience=challenge.audience, at=self.clock(), **options
-        )  # type: ignore[arg-type]
+            issued,
+            nonce=challenge.nonce,
+            audience=challenge.audience,
+            at=self.clock(),
+            **options,  # type: ignore[arg-type]
+        )
 
     def decide(self, issued: Issued, label: Label = SECRET_ITEM) -> tuple[bool, list[str]]:
         response = self.api.authorize(label, self.present(issued))

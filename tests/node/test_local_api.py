@@ -161,7 +161,7 @@ def test_a_malformed_label_is_a_bad_argument_not_a_decision(
     finally:
         channel.close()
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert refused.value.details().startswith("label")
+    assert (refused.value.details() or "").startswith("label")
     assert desk.gatekeeper.decisions.entries() == []
 
 

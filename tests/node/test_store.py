@@ -22,6 +22,7 @@ def test_a_rebuilt_store_trusts_exactly_what_was_accepted(node: Node) -> None:
     rebuilt = node.rebuilt()
 
     assert rebuilt.home is not None
+    assert node.trust.home is not None
     assert rebuilt.home.version == node.trust.home.version
     held = rebuilt.status_lists[node.world.status_uri]
     assert held.seq == 4

@@ -335,8 +335,8 @@ class Registry:
         self,
         assessment_id: str,
         *,
-        items: tuple[int, ...] = ALL_ITEMS,
-        outcome: int = common.FINDING_OUTCOME_NO_CONCERN,
+        items: tuple[common.AssessmentItem.ValueType, ...] = ALL_ITEMS,
+        outcome: common.FindingOutcome.ValueType = common.FINDING_OUTCOME_NO_CONCERN,
     ) -> pb.Assessment:
         assessment = pb.Assessment()
         for item in items:
@@ -354,7 +354,7 @@ class Registry:
         self,
         person_id: str,
         *,
-        decision: int = common.DECISION_FAVORABLE,
+        decision: common.Decision.ValueType = common.DECISION_FAVORABLE,
         level: str = "SECRET",
         categories: tuple[str, ...] = CATEGORIES,
     ) -> pb.DecideAssessmentResponse:

@@ -31,7 +31,9 @@ def opened(registry: Registry) -> pb.Assessment:
 
 
 def finding(
-    assessment_id: str, item: int = common.ASSESSMENT_ITEM_DRUG_ABUSE, **fields: object
+    assessment_id: str,
+    item: common.AssessmentItem.ValueType = common.ASSESSMENT_ITEM_DRUG_ABUSE,
+    **fields: object,
 ) -> pb.RecordFindingRequest:
     values: dict[str, object] = {
         "outcome": common.FINDING_OUTCOME_NO_CONCERN,
@@ -42,7 +44,9 @@ def finding(
 
 
 def decision(
-    assessment_id: str, verdict: int = common.DECISION_FAVORABLE, reasons: tuple[str, ...] = ("sound",)
+    assessment_id: str,
+    verdict: common.Decision.ValueType = common.DECISION_FAVORABLE,
+    reasons: tuple[str, ...] = ("sound",),
 ) -> pb.DecideAssessmentRequest:
     return pb.DecideAssessmentRequest(assessment_id=assessment_id, decision=verdict, reasons=list(reasons))
 
@@ -104,7 +108,9 @@ def test_a_person_has_one_open_assessment_at_a_time(registry: Registry) -> None:
 
 
 @pytest.mark.parametrize("item", [common.ASSESSMENT_ITEM_UNSPECIFIED, 8, 99])
-def test_no_finding_outside_the_seven_items_can_be_recorded(registry: Registry, item: int) -> None:
+def test_no_finding_outside_the_seven_items_can_be_recorded(
+    registry: Registry, item: common.AssessmentItem.ValueType
+) -> None:
     assessment = registry.consented_assessment(registry.enroll_person(registry.new_organization().id).id)
 
     refused_naming(
@@ -123,7 +129,10 @@ def test_a_finding_needs_an_outcome_and_a_summary(
     assessment = registry.consented_assessment(registry.enroll_person(registry.new_organization().id).id)
 
     refused_naming(
-        field, lambda: registry.adjudicator.assessments.RecordFinding(finding(assessment.id, **fields))
+        field,
+        lambda: registry.adjudicator.assessments.RecordFinding(
+            finding(assessment.id, **fields)  # type: ignore[arg-type]  # hostile values on purpose
+        ),
     )
 
 
@@ -166,7 +175,7 @@ def test_a_decision_needs_all_seven_findings(registry: Registry) -> None:
     ],
 )
 def test_a_decision_states_its_reasons(
-    registry: Registry, verdict: int, reasons: tuple[str, ...], field: str
+    registry: Registry, verdict: common.Decision.ValueType, reasons: tuple[str, ...], field: str
 ) -> None:
     assessment = registry.consented_assessment(registry.enroll_person(registry.new_organization().id).id)
     registry.record_findings(assessment.id)

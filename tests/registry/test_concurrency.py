@@ -175,7 +175,7 @@ def test_replicas_allocate_indices_sequences_and_audit_positions_without_collisi
         pb.OpenAssessmentRequest(person_id=person.id, level="SECRET", categories=["cyber-threat"])
     ).assessment
     assessments.RecordConsent(pb.RecordConsentRequest(assessment_id=assessment.id, evidence="signed form"))
-    for item in range(1, 8):
+    for item in common.AssessmentItem.values()[1:]:
         assessments.RecordFinding(
             pb.RecordFindingRequest(
                 assessment_id=assessment.id,

@@ -439,7 +439,7 @@ def test_an_index_taken_while_a_bulk_load_signs_is_replaced_and_signed_again(
         if not squatted:  # the first (unlocked) signing: another issuance takes one of its indices
             squatted.append(plan.indices[1])
             with monkeypatch.context() as patch:
-                patch.setattr(issuance.secrets, "randbelow", lambda _n: squatted[0])
+                patch.setattr("registry.issuance.secrets.randbelow", lambda _n: squatted[0])
                 squatter.append(registry.issue(other.assessment.id))
         return signed
 

@@ -65,10 +65,11 @@ def test_a_revocation_is_published_and_final(registry: Registry, issued: IssuedC
 
     assert revoked.state == common.CREDENTIAL_STATE_REVOKED
     assert registry.published_status(issued) == Status.REVOKED
-    for change in (reinstate, suspend, revoke):
+    changes: tuple[Callable[[Registry, str], pb.CredentialRecord], ...] = (reinstate, suspend, revoke)
+    for change in changes:
         fails_with(
             grpc.StatusCode.FAILED_PRECONDITION,
-            lambda change=change: change(registry, issued.id),
+            lambda change=change: change(registry, issued.id),  # type: ignore[misc]
             mentioning="revoked",
         )
     assert registry.credential(issued.id).state == common.CREDENTIAL_STATE_REVOKED
@@ -225,7 +226,7 @@ def test_a_security_officer_suspends_but_does_not_reinstate_or_revoke(registry: 
     for call in (officer.credentials.ReinstateCredential, officer.credentials.RevokeCredential):
         fails_with(
             grpc.StatusCode.PERMISSION_DENIED,
-            lambda call=call: call(pb.ReinstateCredentialRequest(id=issued.id, reason="x")),
+            lambda call=call: call(pb.ReinstateCredentialRequest(id=issued.id, reason="x")),  # type: ignore[misc]
         )
 
 

@@ -100,7 +100,7 @@ def test_a_bad_organization_is_refused_naming_the_field(
     refused_naming(
         field,
         lambda: registry.admin.organizations.CreateOrganization(
-            pb.CreateOrganizationRequest(**request_fields)
+            pb.CreateOrganizationRequest(**request_fields)  # type: ignore[arg-type]  # hostile values
         ),
     )
 
@@ -128,7 +128,9 @@ def test_a_bad_facility_clearance_is_refused_naming_the_field(
         **change,
     }
     request = pb.GrantFacilityClearanceRequest(
-        organization_id=org.id, level=values["level"], categories=values["categories"]
+        organization_id=org.id,
+        level=values["level"],  # type: ignore[arg-type]  # hostile values on purpose
+        categories=values["categories"],  # type: ignore[arg-type]
     )
     if values["valid_until"] is not None:
         request.valid_until.seconds = registry.clock() + int(values["valid_until"])  # type: ignore[call-overload]
@@ -189,7 +191,7 @@ def test_a_staff_member_calls_with_their_own_key_and_role(registry: Registry) ->
     ],
 )
 def test_a_bad_staff_account_is_refused_naming_the_field(
-    registry: Registry, role: int, organization: str, key: str, field: str
+    registry: Registry, role: common.Role.ValueType, organization: str, key: str, field: str
 ) -> None:
     org = registry.new_organization()
     signing = SigningKey.generate()

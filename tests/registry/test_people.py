@@ -139,7 +139,10 @@ def test_bad_personal_data_is_refused_naming_the_field(
     refused_naming(
         field,
         lambda: registry.admin.people.EnrollPerson(
-            pb.EnrollPersonRequest(organization_id=org.id, personal_data=pb.PersonalData(**data))
+            pb.EnrollPersonRequest(
+                organization_id=org.id,
+                personal_data=pb.PersonalData(**data),  # type: ignore[arg-type]
+            )
         ),
     )
     assert registry.count("people") == 0
