@@ -111,12 +111,7 @@ class ClearanceClaim:
         categories = obj["categories"]
         if not isinstance(categories, list):
             raise MalformedError("clearance categories must be an array")
-        if cls is ClearanceClaim and len(categories) <= _SHARED_CATEGORIES:
-            try:
-                return _shared_clearance(obj["jurisdiction"], obj["level"], tuple(categories))
-            except TypeError:  # an unhashable member: not a valid claim, which cls() explains
-                pass
-        return cls(obj["jurisdiction"], obj["level"], tuple(categories))
+        return cls.of(obj["jurisdiction"], obj["level"], tuple(categories))
 
 
 _SHARED_CATEGORIES = 16
@@ -132,6 +127,15 @@ def _shared_clearance(jurisdiction: str, level: str, categories: tuple[str, ...]
     return ClearanceClaim(jurisdiction, level, categories)
 
 
+def _status_reference_problem(uri: object, idx: object) -> str | None:
+    """Why ``(uri, idx)`` is not a status reference, or None when it is one."""
+    if not isinstance(uri, str) or not uri or len(uri) > 512:
+        return "status uri must be a non-empty string"
+    if type(idx) is not int or idx < 0:
+        return "status idx must be a non-negative integer"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class StatusReference:
     """Where a credential's status lives: index ``idx`` of the list at ``uri``."""
@@ -140,10 +144,9 @@ class StatusReference:
     idx: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.uri, str) or not self.uri or len(self.uri) > 512:
-            raise MalformedError("status uri must be a non-empty string")
-        if type(self.idx) is not int or self.idx < 0:
-            raise MalformedError("status idx must be a non-negative integer")
+        problem = _status_reference_problem(self.uri, self.idx)
+        if problem is not None:
+            raise MalformedError(problem)
 
     def to_json(self) -> dict[str, Any]:
         return {"status_list": {"idx": self.idx, "uri": self.uri}}
@@ -159,14 +162,8 @@ class StatusReference:
         if not isinstance(ref, dict):
             raise MalformedError("status claim lacks status_list")
         uri, idx = ref.get("uri"), ref.get("idx")
-        if (
-            cls is StatusReference
-            and type(uri) is str
-            and 0 < len(uri) <= 512
-            and type(idx) is int
-            and idx >= 0
-        ):
-            # What __post_init__ would check, checked: skip the frozen dataclass's slower __init__
+        if cls is StatusReference and _status_reference_problem(uri, idx) is None:
+            # Checked as __post_init__ checks: skip the frozen dataclass's slower __init__
             # (every presentation a node verifies passes through here).
             reference = object.__new__(cls)
             object.__setattr__(reference, "uri", uri)

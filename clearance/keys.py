@@ -3,9 +3,10 @@
 The primitives are pyca/cryptography's. An Ed25519 signature is verified by
 the key object itself (the JWS signature is the raw RFC 8032 signature, and a
 verification is the hot path of every node); ES256 goes through PyJWT's
-algorithm object, which converts the JWS ``r || s`` form to DER. Private keys are written as PKCS#8 PEM
-files with mode 0600, atomically (temporary file in the same directory, fsync,
-``os.replace``), and refused on read when others may read them.
+algorithm object, which converts the JWS ``r || s`` form to DER. Private keys
+are written as PKCS#8 PEM files with mode 0600, atomically (temporary file in
+the same directory, fsync, ``os.replace``), and refused on read when others
+may read them.
 """
 
 from __future__ import annotations

@@ -221,11 +221,10 @@ def node_verify(seconds: float, threads: int, json_output: bool) -> None:
 
     The raw signature checks are measured on one thread and on as many threads as the node uses.
     """
-    import os
-
     from cli.bench_node_verify import run_node_verify_benchmark
+    from node.config import default_verify_threads
 
-    threads = threads or min(os.cpu_count() or 1, 64)
+    threads = threads or default_verify_threads()
     with output.progress(f"measuring the node's Verify on {threads} thread(s) for about {seconds:g}s"):
         result = run_node_verify_benchmark(seconds, threads)
     output.emit(result.to_json(), json_output=json_output, human=_render_node_verify)

@@ -62,11 +62,12 @@ class NodeVerifyResult:
         }
 
 
-def verify_raw_on_threads(issuer: Any, raw: Sequence[RawPair], pool: ThreadPoolExecutor | None) -> float:
-    """Seconds the baseline takes over ``raw`` cut into one slice per thread of ``pool``."""
+def verify_raw_on_threads(
+    issuer: Any, raw: Sequence[RawPair], pool: ThreadPoolExecutor | None, threads: int
+) -> float:
+    """Seconds the baseline takes over ``raw`` cut into one slice per thread of ``pool`` (``threads`` of them)."""
     if pool is None:
         return verify_raw(issuer, raw)
-    threads = pool._max_workers
     size = -(-len(raw) // threads)
     started = time.perf_counter()
     for future in [pool.submit(verify_raw, issuer, raw[i : i + size]) for i in range(0, len(raw), size)]:
@@ -166,7 +167,7 @@ def run_node_verify_benchmark(seconds: float = 10.0, threads: int = 1) -> NodeVe
                     issued_at=now,
                 )
                 raw_rates.append(len(raw) / verify_raw(issuer_raw, raw))
-                same_rates.append(len(raw) / verify_raw_on_threads(issuer_raw, raw, pool))
+                same_rates.append(len(raw) / verify_raw_on_threads(issuer_raw, raw, pool, threads))
                 started = time.perf_counter()
                 results = client.verify(batch)
                 api_rates.append(len(batch) / (time.perf_counter() - started))

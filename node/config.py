@@ -210,7 +210,7 @@ class NodeConfig:
     @property
     def threads_for_verify(self) -> int:
         """How many threads check a Verify batch: ``verify_threads``, or one per core."""
-        return self.verify_threads or min(os.cpu_count() or 1, MAX_VERIFY_THREADS)
+        return self.verify_threads or default_verify_threads()
 
     @property
     def policy(self) -> StalenessPolicy:
@@ -264,6 +264,11 @@ class NodeConfig:
         lines.append("[staleness]")
         lines.extend(f"{json.dumps(level)} = {age}" for level, age in self.staleness.items())
         atomic_write(self.directory / CONFIG_NAME, ("\n".join(lines) + "\n").encode(), mode=0o600)
+
+
+def default_verify_threads() -> int:
+    """One verification thread per core (``verify_threads = 0``)."""
+    return min(os.cpu_count() or 1, MAX_VERIFY_THREADS)
 
 
 def _toml_value(value: Any) -> str:

@@ -119,8 +119,9 @@ class Gatekeeper:
     def verify_many(self, presentations: Sequence[str]) -> list[VerifiedPresentation | VerificationError]:
         """Verify personnel presentations; each result is what it proved or why it was refused.
 
-        Status lists must be fresh enough for each credential's own level. Checks 1 to 6 of each run on the gatekeeper's verification threads, the batch cut
-        into one slice per thread (see :func:`~clearance.verify.verify_presentations`).
+        Status lists must be fresh enough for each credential's own level. Checks 1 to 6
+        of each run on the gatekeeper's verification threads, the batch cut into one slice
+        per thread (see :func:`~clearance.verify.verify_presentations`).
         """
         return verify_presentations(
             presentations,

@@ -563,9 +563,19 @@ class _Bulk:
 def _sign_plan(
     ctx: RegistryContext, plan: _BulkPlan, list_row: tuple[int, str, int], now: int
 ) -> tuple[list[CredentialSpec], list[str]]:
+    return _sign(ctx, plan.planned, plan.personal, list_row, now)
+
+
+def _sign(
+    ctx: RegistryContext,
+    planned: list[_Planned],
+    personal: dict[str, dict[str, str]],
+    list_row: tuple[int, str, int],
+    now: int,
+) -> tuple[list[CredentialSpec], list[str]]:
+    """The specs of the planned credentials and their signed SD-JWTs (on every core for a large batch)."""
     specs = [
-        _spec(ctx, inputs, holder, index, plan.personal, list_row, now)
-        for inputs, holder, index, *_ in plan.planned
+        _spec(ctx, inputs, holder, index, personal, list_row, now) for inputs, holder, index, *_ in planned
     ]
     return specs, sign_all(ctx, ctx.keys.issuing_key, specs)
 
@@ -578,7 +588,10 @@ def _resign_taken(
     list_row: tuple[int, str, int],
     now: int,
 ) -> list[Issued]:
-    """The records of a plan signed before the lock; an index taken since gets a free one and a new signature."""
+    """The records of a plan signed before the lock; an index taken since gets a free one and a new signature.
+
+    ``plan.planned`` is updated in place with the replacement indices.
+    """
     specs, tokens = list(signed[0]), list(signed[1])
     wanted = [index for _inputs, _holder, index, *_ in plan.planned]
     taken = _taken_indices(session, list_row[0], wanted)
@@ -626,10 +639,7 @@ def _build_many(
     now: int,
 ) -> list[Issued]:
     """Sign the planned credentials (on every core for a large batch) and make their rows."""
-    specs = [
-        _spec(ctx, inputs, holder, index, personal, list_row, now) for inputs, holder, index, *_ in planned
-    ]
-    return _records(ctx, planned, specs, sign_all(ctx, ctx.keys.issuing_key, specs), list_row, now)
+    return _records(ctx, planned, *_sign(ctx, planned, personal, list_row, now), list_row, now)
 
 
 def _records(
