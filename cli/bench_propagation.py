@@ -197,7 +197,7 @@ def _prepare_registry(directory: Path, count: int) -> tuple[Any, Any, list[tuple
     from clearance.v1 import registry_pb2 as pb
     from clearance.v1 import registry_pb2_grpc as rpc
     from cli.bench_registry import _prepare
-    from registry import server
+    from registry.api import server
     from registry.setup import init_registry
 
     ctx, admin = init_registry(directory, jurisdiction="JP")

@@ -93,7 +93,7 @@ def _postgres_schema(url: str) -> Iterator[str]:
     """A scratch schema on the given PostgreSQL database, dropped afterwards."""
     import sqlalchemy
 
-    from registry.db import normalize_url
+    from registry.store.db import normalize_url
 
     name = f"bench_{os.getpid()}_{random.randrange(1 << 30)}"
     engine = sqlalchemy.create_engine(normalize_url(url))
@@ -362,9 +362,9 @@ def _republish(
     import zlib
 
     from clearance.statuslist import StatusList, parse_status_list_token
-    from registry import statuslists
-    from registry.models import StatusListChunk
-    from registry.server import open_context
+    from registry.api.server import open_context
+    from registry.store import statuslists
+    from registry.store.models import StatusListChunk
 
     ctx = open_context(directory, database_url=database_url)
     try:

@@ -68,7 +68,7 @@ class Registry:
     """One registry: its server, and staff who call it over gRPC with their own keys."""
 
     def __init__(self, directory: Path, jurisdiction: str) -> None:
-        from registry import server
+        from registry.api import server
         from registry.setup import init_registry
 
         self.jurisdiction = jurisdiction
@@ -136,7 +136,7 @@ class Registry:
             channel.close()
 
     def stop(self) -> None:
-        from registry.partners import stop_partner_sync
+        from registry.publication.partners import stop_partner_sync
 
         stop_partner_sync(self.ctx)
         self.running.stop(1.0)

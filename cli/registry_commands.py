@@ -177,11 +177,11 @@ def serve(
     import logging
     import sys
 
-    from registry import server
+    from registry.api import server
 
     server.check_listen_address(listen, insecure=insecure)
     if processes > 1:
-        from registry.replicas import run_replicas
+        from registry.api.replicas import run_replicas
 
         if listen.endswith(":0"):
             raise click.BadParameter("replicas share one port: give it explicitly", param_hint="--listen")

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 
 from clearance.encoding import canonical_json
 from clearance.errors import ConflictError, InvalidArgumentError
-from registry.batching import WriteBatcher
 from registry.config import RegistryConfig
-from registry.db import Database
-from registry.keyring import KeyRing
-from registry.models import IdempotencyRecord
 from registry.policy import Caller
+from registry.store.batching import WriteBatcher
+from registry.store.db import Database
+from registry.store.keyring import KeyRing
+from registry.store.models import IdempotencyRecord
 
 Clock = Callable[[], int]
 T = TypeVar("T")

@@ -14,13 +14,14 @@ from pathlib import Path
 from clearance.errors import ConflictError, InvalidArgumentError
 from clearance.keys import SigningKey, atomic_write
 from clearance.tls import create_tls
-from registry import audit, publication, schema, statuslists
 from registry.config import CONFIG_NAME, RegistryConfig
 from registry.context import RegistryContext, new_id, system_clock
-from registry.db import Database
-from registry.keyring import KeyRing
-from registry.models import Staff
 from registry.policy import Role
+from registry.publication import publisher
+from registry.store import audit, schema, statuslists
+from registry.store.db import Database
+from registry.store.keyring import KeyRing
+from registry.store.models import Staff
 
 ISSUING_KEY_LIFETIME = 2 * 365 * 86400
 
@@ -97,10 +98,10 @@ def init_registry(
         now = ctx.now()
         admin_key = SigningKey.generate()
         with db.transaction() as session:
-            if publication.current_bundle(session) is not None:
+            if publisher.current_bundle(session) is not None:
                 raise ConflictError("the database already holds a registry; give a new --database-url")
             audit.ensure_head(session)
-            publication.register_issuing_key(
+            publisher.register_issuing_key(
                 session, keys.issuing_key.public, not_before=now - 300, not_after=now + ISSUING_KEY_LIFETIME
             )
             statuslists.create_list(
@@ -127,7 +128,7 @@ def init_registry(
                 object_id=jurisdiction,
                 details={"root": keys.root.kid if keys.root else None, "admin": admin.id},
             )
-            publication.publish_bundle(ctx, session, now=now, reason="first bundle")
+            publisher.publish_bundle(ctx, session, now=now, reason="first bundle")
         config.save()
         credential = StaffCredential(
             endpoint=endpoint,

@@ -40,9 +40,9 @@ from clearance.trust import TrustStore
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
-from registry import server
+from registry.api import server
 from registry.context import RegistryContext
-from registry.partners import stop_partner_sync
+from registry.publication.partners import stop_partner_sync
 from registry.setup import StaffCredential, init_registry
 from tests.conftest import PostgresSchemas
 from tests.federation.world import Federation, Processes, WallClockFile, build_federation

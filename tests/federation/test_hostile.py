@@ -46,8 +46,8 @@ from node.decisions import Label
 from node.facility import FacilityIdentity
 from node.gatekeeper import Gatekeeper
 from node.state import TrustedState
-from registry import publication
-from registry.partners import Partner, PartnerSync
+from registry.publication import publisher
+from registry.publication.partners import Partner, PartnerSync
 from tests.cli.conftest import run_cli
 from tests.factories import RegistryWorld
 from tests.federation.conftest import DAY, FakeClock, LocalRegistry, agreement_between
@@ -279,7 +279,7 @@ def test_partner_sync_refuses_a_status_list_older_than_the_one_held(
     jp_public = jp.publication()
     first = jp_public.GetStatusList(pb.GetStatusListRequest(uri=uri), timeout=10).token
     clock.advance(301)
-    assert publication.ensure_fresh(us.ctx)  # US republishes its list: a newer version
+    assert publisher.ensure_fresh(us.ctx)  # US republishes its list: a newer version
     sync.sync_once(partner, us.publication())
     held = jp_public.GetStatusList(pb.GetStatusListRequest(uri=uri), timeout=10).token
     assert parse_status_list_token(held).seq > parse_status_list_token(first).seq

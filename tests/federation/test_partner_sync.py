@@ -17,7 +17,7 @@ from clearance.bundle import TrustBundle
 from clearance.errors import Reason, VerificationError
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
-from registry.partners import Partner, PartnerSync
+from registry.publication.partners import Partner, PartnerSync
 from tests.federation.conftest import LocalRegistry, agreement_between
 
 pytestmark = pytest.mark.database

@@ -39,7 +39,7 @@ from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
 from node.clock import UNSAFE_CLOCK_ENV, write_clock_file
 from node.config import LOCAL_ADDR, PEER_ADDR
-from registry import server
+from registry.api import server
 from registry.context import RegistryContext
 from registry.setup import init_registry
 from tests.cli.conftest import REPO, Run, run_cli

@@ -21,7 +21,7 @@ from node.client import NodeClient
 from node.config import STORE_NAME
 from node.decisions import Label
 from node.store import NodeStore
-from registry import publication
+from registry.publication import publisher
 from tests.cli.conftest import run_cli
 from tests.node.harness import (
     Issued,
@@ -117,7 +117,7 @@ def enrolled(
 def registry_seq(registry: RegistryHarness) -> int:
     assert registry.ctx is not None
     uri = registry.ctx.config.status_list_uri(1)
-    return parse_status_list_token(publication.status_list_token(registry.ctx, uri)).seq
+    return parse_status_list_token(publisher.status_list_token(registry.ctx, uri)).seq
 
 
 # -- enrollment ----------------------------------------------------------------------

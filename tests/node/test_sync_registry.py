@@ -15,7 +15,7 @@ from node.config import NodeConfig
 from node.state import TrustedState
 from node.store import NodeStore
 from node.sync import Applied, Syncer, UpdateApplier
-from registry import statuslists
+from registry.store import statuslists
 from tests.node.harness import RegistryHarness, SharedClock, init_node, wait_until
 
 pytestmark = pytest.mark.database

@@ -41,9 +41,9 @@ from clearance.trust import TrustStore
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
-from registry import server
+from registry.api import server
+from registry.api.server import RunningRegistry
 from registry.context import RegistryContext
-from registry.server import RunningRegistry
 from registry.setup import StaffCredential, init_registry
 from tests.factories import NOW, Holder, Verifier, present_credential
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from clearance.keys import SigningKey
 from clearance.statuslist import Status
 from clearance.v1 import registry_pb2 as pb
-from registry.models import Base
+from registry.store.models import Base
 from tests.registry.conftest import Registry, fails_with
 
 pytestmark = pytest.mark.database

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from clearance.v1 import registry_pb2 as pb
-from registry.audit import event_hash
+from registry.store.audit import event_hash
 from tests.registry.conftest import Client, Principal, Registry, fails_with
 from tests.registry.rpc_catalog import (
     EXPECTED,

@@ -10,8 +10,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from clearance.errors import StorageError
-from registry.batching import WriteBatcher
-from registry.db import Database
+from registry.store.batching import WriteBatcher
+from registry.store.db import Database
 
 pytestmark = pytest.mark.database
 

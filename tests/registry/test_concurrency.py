@@ -31,10 +31,10 @@ from clearance.statusdelta import parse_status_delta
 from clearance.statuslist import Status, parse_status_list_token
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
-from registry import server
+from registry.api import server
 from registry.context import RegistryContext
-from registry.db import normalize_url
 from registry.setup import StaffCredential, init_registry
+from registry.store.db import normalize_url
 from tests.registry.conftest import DAY, YEAR, Client, FakeClock
 
 pytestmark = [pytest.mark.database, pytest.mark.slow]
@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 SERVE = """
 import sys
 from pathlib import Path
-from registry import server
+from registry.api import server
 
 running = server.start(server.open_context(Path(sys.argv[1])), "127.0.0.1:0", insecure=True, freshness_check=0.5)
 print(running.port, flush=True)

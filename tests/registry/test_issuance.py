@@ -19,7 +19,7 @@ from clearance.keys import PublicKey, SigningKey
 from clearance.sdjwt import split
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
-from registry import issuance
+from registry.workflows import issuance
 from tests.factories import Holder, refused
 from tests.registry.conftest import (
     CATEGORIES,
@@ -439,7 +439,7 @@ def test_an_index_taken_while_a_bulk_load_signs_is_replaced_and_signed_again(
         if not squatted:  # the first (unlocked) signing: another issuance takes one of its indices
             squatted.append(plan.indices[1])
             with monkeypatch.context() as patch:
-                patch.setattr("registry.issuance.secrets.randbelow", lambda _n: squatted[0])
+                patch.setattr("registry.workflows.issuance.secrets.randbelow", lambda _n: squatted[0])
                 squatter.append(registry.issue(other.assessment.id))
         return signed
 

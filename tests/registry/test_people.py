@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from clearance.v1 import registry_pb2 as pb
-from registry.models import Base
+from registry.store.models import Base
 from tests.registry.conftest import Registry, fails_with, refused_naming
 
 pytestmark = pytest.mark.database

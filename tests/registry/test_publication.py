@@ -16,8 +16,9 @@ from clearance.statusdelta import parse_status_delta
 from clearance.statuslist import Status, parse_status_list_token
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
-from registry import publication, server
-from registry.server import RunningRegistry
+from registry.api import server
+from registry.api.server import RunningRegistry
+from registry.publication import publisher
 from tests.registry.conftest import DAY, HEARTBEAT, Client, Registry, fails_with, refused_naming
 
 pytestmark = pytest.mark.database
@@ -195,7 +196,7 @@ def test_a_renewed_bundle_and_an_unchanged_list_are_pushed_when_they_near_expiry
     assert subscription.next()[0] == "heartbeat"
     registry.clock.advance(4 * DAY)  # past half the bundle's 7-day life
 
-    assert publication.ensure_fresh(registry.ctx)
+    assert publisher.ensure_fresh(registry.ctx)
 
     updates = [subscription.next_update(), subscription.next_update()]
     kinds = dict(updates)

@@ -10,16 +10,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 
-import registry
 from clearance.errors import StorageError
-from registry import schema, server
-from registry.db import Database
-from registry.models import Base
+from registry.api import server
 from registry.setup import init_registry, migrate
+from registry.store import schema
+from registry.store.db import Database
+from registry.store.models import Base
 
 pytestmark = pytest.mark.database
 
-MIGRATIONS = Path(registry.__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(schema.__file__).resolve().parent / "migrations"
 
 
 def downgrade(database: Database, revision: str) -> None:

@@ -23,8 +23,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from clearance.errors import InvalidArgumentError
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
-from registry import server
-from registry.server import RunningRegistry, check_listen_address
+from registry.api import server
+from registry.api.server import RunningRegistry, check_listen_address
 from registry.setup import init_registry
 
 pytestmark = pytest.mark.database

@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from clearance.bundle import IssuingKey, StatusListLocation, TrustBundle
 from clearance.errors import ClearanceError, NotFoundError, StorageError
 from clearance.keys import PublicKey
-from registry import audit, statuslists
 from registry.context import RegistryContext
-from registry.models import (
+from registry.store import audit, statuslists
+from registry.store.models import (
     AgreementRow,
     ForeignDocument,
     IssuingKeyRow,

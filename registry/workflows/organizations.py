@@ -21,7 +21,6 @@ from clearance.errors import (
     WorkflowError,
 )
 from clearance.keys import PublicKey
-from registry import audit
 from registry.context import (
     RegistryContext,
     dumps,
@@ -32,8 +31,9 @@ from registry.context import (
     request_hash,
     require_text,
 )
-from registry.models import EnrollmentToken, Node, Organization, Staff
 from registry.policy import Caller, Role, require_scope
+from registry.store import audit
+from registry.store.models import EnrollmentToken, Node, Organization, Staff
 
 
 class OrganizationKind(enum.StrEnum):

@@ -29,8 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clearance.errors import ClearanceError, StorageError
-from registry import audit
-from registry.db import Database
+from registry.store import audit
+from registry.store.db import Database
 
 MAX_BATCH = 256
 

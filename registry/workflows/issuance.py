@@ -41,8 +41,6 @@ from clearance.errors import (
     WorkflowError,
 )
 from clearance.keys import PublicKey
-from registry import audit, statuslists
-from registry.batching import AuditEvent
 from registry.context import (
     RegistryContext,
     find_idempotent,
@@ -51,8 +49,12 @@ from registry.context import (
     remember_idempotent,
     request_hash,
 )
-from registry.envelope import Sealed
-from registry.models import (
+from registry.policy import Caller
+from registry.signing import CredentialSpec, sign_all, sign_credential
+from registry.store import audit, statuslists
+from registry.store.batching import AuditEvent
+from registry.store.envelope import Sealed
+from registry.store.models import (
     Assessment,
     Credential,
     CredentialLike,
@@ -62,10 +64,8 @@ from registry.models import (
     Person,
     StatusListRow,
 )
-from registry.organizations import parse_public_jwk
-from registry.people import PersonalData
-from registry.policy import Caller
-from registry.signing import CredentialSpec, sign_all, sign_credential
+from registry.workflows.organizations import parse_public_jwk
+from registry.workflows.people import PersonalData
 
 _RETRIES = 5
 
@@ -830,8 +830,8 @@ def enroll_node(ctx: RegistryContext, *, token: str, name: str, public_jwk: str)
         ConflictError: the node key is already enrolled.
         StorageError: the database failed.
     """
-    from registry.organizations import redeem_enrollment_token
     from registry.policy import SYSTEM
+    from registry.workflows.organizations import redeem_enrollment_token
 
     lists = _open_list(ctx)
     for attempt in range(_RETRIES):

@@ -26,8 +26,8 @@ from clearance.errors import AuthenticationError, ClearanceError, PermissionDeni
 from clearance.keys import PublicKey
 from clearance.rpc import status_code
 from registry.context import RegistryContext
-from registry.models import Node, Staff
 from registry.policy import PUBLIC_METHODS, Caller, Role, allowed
+from registry.store.models import Node, Staff
 
 current_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("current_caller", default=None)
 

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clearance.errors import InvalidArgumentError, NotFoundError
-from registry import audit, lifecycle
 from registry.context import (
     RegistryContext,
     find_idempotent,
@@ -20,10 +19,12 @@ from registry.context import (
     request_hash,
     require_text,
 )
-from registry.envelope import Sealed
-from registry.models import Person
-from registry.organizations import get_organization, next_token, page_bounds
 from registry.policy import Caller, Role, require_scope
+from registry.store import audit
+from registry.store.envelope import Sealed
+from registry.store.models import Person
+from registry.workflows import lifecycle
+from registry.workflows.organizations import get_organization, next_token, page_bounds
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 MAX_FAMILY = 50

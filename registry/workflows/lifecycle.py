@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from clearance.errors import InvalidArgumentError, NotFoundError, WorkflowError
 from clearance.statuslist import Status
-from registry import audit, statuslists
 from registry.context import RegistryContext, loads_list, require_text
-from registry.models import Assessment, Credential, CredentialLike, Organization, Person
 from registry.policy import Caller, require_scope
+from registry.store import audit, statuslists
+from registry.store.models import Assessment, Credential, CredentialLike, Organization, Person
 
 
 class CredentialState(enum.StrEnum):

@@ -20,7 +20,7 @@ from pathlib import Path
 from clearance.encoding import b64url_encode
 from clearance.errors import StorageError
 from clearance.keys import SigningKey, atomic_write, read_private_key, write_private_key
-from registry.envelope import KeyEncryptionKeys
+from registry.store.envelope import KeyEncryptionKeys
 
 
 @dataclass

@@ -27,7 +27,7 @@ from clearance.errors import StorageError
 from clearance.keys import SigningKey
 from clearance.statusdelta import sign_status_delta
 from clearance.statuslist import StatusList, sign_status_list
-from registry.models import Credential, StatusChange, StatusListChunk, StatusListRow
+from registry.store.models import Credential, StatusChange, StatusListChunk, StatusListRow
 
 BITS = 2
 CHUNK_BYTES = 64 * 1024

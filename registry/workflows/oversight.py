@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from clearance.errors import InvalidArgumentError
-from registry import audit
 from registry.context import RegistryContext
-from registry.models import Appeal, Assessment, AuditEvent, Credential, Node, Organization, Person
+from registry.store import audit
+from registry.store.models import Appeal, Assessment, AuditEvent, Credential, Node, Organization, Person
 
 
 def list_events(

@@ -30,7 +30,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clearance.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, WorkflowError
-from registry import audit, lifecycle
 from registry.context import (
     RegistryContext,
     dumps,
@@ -41,10 +40,12 @@ from registry.context import (
     request_hash,
     require_text,
 )
-from registry.models import Appeal, Assessment, Finding, Notice
-from registry.organizations import check_level_and_categories, next_token, page_bounds
-from registry.people import get_person
 from registry.policy import Caller, Role, require_scope
+from registry.store import audit
+from registry.store.models import Appeal, Assessment, Finding, Notice
+from registry.workflows import lifecycle
+from registry.workflows.organizations import check_level_and_categories, next_token, page_bounds
+from registry.workflows.people import get_person
 
 REASSESSMENT_WINDOW = 180 * 86400
 

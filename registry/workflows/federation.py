@@ -32,11 +32,12 @@ from clearance.errors import (
 )
 from clearance.keys import PublicKey
 from clearance.visit import VisitKind, issue_visit_assurance
-from registry import audit, publication
 from registry.context import RegistryContext, loads_list, require_text
-from registry.lifecycle import CredentialState, effective_state, get_credential
-from registry.models import AgreementRow, ForeignDocument, Person
 from registry.policy import Caller
+from registry.publication import publisher
+from registry.store import audit
+from registry.store.models import AgreementRow, ForeignDocument, Person
+from registry.workflows.lifecycle import CredentialState, effective_state, get_credential
 
 log = logging.getLogger("clearance.registry.federation")
 
@@ -47,7 +48,7 @@ def our_root(ctx: RegistryContext) -> PublicKey:
     """This registry's root public key (from the key file, or the current bundle when offline)."""
     if ctx.keys.root is not None:
         return ctx.keys.root.public
-    return TrustBundle.header_root(publication.bundle_token(ctx))
+    return TrustBundle.header_root(publisher.bundle_token(ctx))
 
 
 def _parse_document(document: str) -> Agreement:
@@ -130,7 +131,7 @@ def import_agreement(
                 "expires_at": agreement.expires_at,
             },
         )
-        publication.publish_bundle(ctx, session, now=now, reason=f"agreement {agreement.id} in force")
+        publisher.publish_bundle(ctx, session, now=now, reason=f"agreement {agreement.id} in force")
     ctx.changed()
     return row
 
@@ -168,7 +169,7 @@ def end_agreement(
         object_id=row.id,
         details={"reason": reason, "partner": row.partner_jurisdiction},
     )
-    publication.publish_bundle(ctx, session, now=now, reason=f"agreement {row.id} terminated")
+    publisher.publish_bundle(ctx, session, now=now, reason=f"agreement {row.id} terminated")
     return row
 
 

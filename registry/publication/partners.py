@@ -31,10 +31,10 @@ from clearance.rpc import to_error
 from clearance.trust import TrustStore
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
-from registry import publication
 from registry.context import RegistryContext
-from registry.federation import IN_FORCE, end_agreement, list_agreements, our_root
-from registry.models import AgreementRow, ForeignDocument
+from registry.publication import publisher
+from registry.store.models import AgreementRow, ForeignDocument
+from registry.workflows.federation import IN_FORCE, end_agreement, list_agreements, our_root
 
 log = logging.getLogger("clearance.registry.partners")
 
@@ -194,7 +194,7 @@ class PartnerSync:
         """A verifier's view holding our own bundle and what we already accepted from partners."""
         ctx = self._ctx
         trust = TrustStore(our_root(ctx))
-        trust.update_bundle(publication.bundle_token(ctx), now)
+        trust.update_bundle(publisher.bundle_token(ctx), now)
         with ctx.db.transaction(readonly=True) as session:
             held = list(session.execute(select(ForeignDocument).order_by(ForeignDocument.kind)).scalars())
         for doc in held:  # bundles sort before status lists

@@ -28,23 +28,22 @@ from grpc_reflection.v1alpha import reflection
 from clearance.errors import InvalidArgumentError
 from clearance.tls import TlsFiles
 from clearance.v1 import registry_pb2, registry_pb2_grpc
-from registry import publication, schema
-from registry.auth import Authenticator, AuthInterceptor
+from registry.api.auth import Authenticator, AuthInterceptor
+from registry.api.metrics import MetricsInterceptor, start_metrics_server
+from registry.api.servicers.assessments import AssessmentServicer
+from registry.api.servicers.audit import AuditServicer
+from registry.api.servicers.credentials import CredentialServicer
+from registry.api.servicers.enrollment import EnrollmentServicer
+from registry.api.servicers.organizations import OrganizationServicer
+from registry.api.servicers.personnel import PersonnelServicer
+from registry.api.servicers.publication import PublicationServicer
+from registry.api.servicers.staff import StaffServicer
 from registry.config import RegistryConfig
 from registry.context import RegistryContext, system_clock
-from registry.db import Database
-from registry.keyring import KeyRing
-from registry.metrics import MetricsInterceptor, start_metrics_server
-from registry.servicers import (
-    AssessmentServicer,
-    AuditServicer,
-    CredentialServicer,
-    EnrollmentServicer,
-    OrganizationServicer,
-    PersonnelServicer,
-    PublicationServicer,
-    StaffServicer,
-)
+from registry.publication import publisher
+from registry.store import schema
+from registry.store.db import Database
+from registry.store.keyring import KeyRing
 
 log = logging.getLogger("clearance.registry")
 
@@ -92,7 +91,7 @@ class RunningRegistry:
     server: grpc.Server
     port: int
     ctx: RegistryContext
-    hub: publication.PublicationHub
+    hub: publisher.PublicationHub
     health: health.HealthServicer
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
@@ -103,7 +102,7 @@ class RunningRegistry:
         self.health.enter_graceful_shutdown()
         self.stop_event.set()
         self.hub.stop()
-        from registry.metrics import forget
+        from registry.api.metrics import forget
         from registry.signing import close_pools
 
         close_pools(self.ctx)
@@ -150,9 +149,9 @@ def start(
 ) -> RunningRegistry:
     """Start serving on ``listen``; returns at once with a handle to stop it."""
     check_listen_address(listen, insecure=insecure)
-    hub = publication.PublicationHub(ctx, poll_interval=poll_interval)
+    hub = publisher.PublicationHub(ctx, poll_interval=poll_interval)
     ctx.listeners.append(hub)
-    publication.ensure_fresh(ctx)
+    publisher.ensure_fresh(ctx)
     authenticator = Authenticator(ctx)
     interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(ctx), AuthInterceptor(authenticator)]
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc")
@@ -222,8 +221,8 @@ def start(
 
 def _add_federation(ctx: RegistryContext, server: grpc.Server) -> None:
     try:
-        from registry.partners import start_partner_sync
-        from registry.servicers import FederationServicer
+        from registry.api.servicers.federation import FederationServicer
+        from registry.publication.partners import start_partner_sync
     except ImportError:  # pragma: no cover - federation ships with the registry
         return
     registry_pb2_grpc.add_FederationServiceServicer_to_server(FederationServicer(ctx), server)
@@ -232,7 +231,7 @@ def _add_federation(ctx: RegistryContext, server: grpc.Server) -> None:
 
 def _stop_federation(ctx: RegistryContext) -> None:
     try:
-        from registry.partners import stop_partner_sync
+        from registry.publication.partners import stop_partner_sync
     except ImportError:  # pragma: no cover - federation ships with the registry
         return
     stop_partner_sync(ctx)
@@ -252,7 +251,7 @@ def _keep_fresh(ctx: RegistryContext, stop: threading.Event, every: float) -> No
 
     while not stop.wait(every):
         try:
-            publication.ensure_fresh(ctx)
+            publisher.ensure_fresh(ctx)
         except ClearanceError as exc:
             log.warning(json.dumps({"event": "freshness_failed", "error": str(exc)}))
 

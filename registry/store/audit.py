@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from clearance.encoding import canonical_json
 from clearance.errors import StorageError
-from registry.models import AuditEvent, AuditHead
+from registry.store.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
 
