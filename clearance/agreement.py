@@ -26,7 +26,7 @@ from typing import Any
 from clearance.credentials import check_jurisdiction, check_token
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import MultiSignedJWS, add_signature, decode_general, sign_general
-from clearance.keys import PublicKey, SigningKey
+from clearance.keys import PublicKey, Signer
 
 AGREEMENT_TYP = "clearance-agreement+jws"
 SCHEMA = 1
@@ -61,7 +61,7 @@ class Agreement:
     @classmethod
     def propose(
         cls,
-        key: SigningKey,
+        key: Signer,
         *,
         agreement_id: str,
         parties: tuple[Party, Party],
@@ -92,7 +92,7 @@ class Agreement:
             raise MalformedError("the proposing key is not the root of either party")
         return cls._from_payload(payload, sign_general(payload, [(key, {"typ": AGREEMENT_TYP})]))
 
-    def countersign(self, key: SigningKey) -> Agreement:
+    def countersign(self, key: Signer) -> Agreement:
         """Add the other party's root signature.
 
         Raises:

@@ -41,7 +41,7 @@ from clearance.jws import (
     sign_general,
     verify_compact,
 )
-from clearance.keys import PublicKey, SigningKey
+from clearance.keys import PublicKey, Signer
 from clearance.statuslist import ALLOWED_BITS
 
 BUNDLE_TYP = "clearance-bundle+jwt"
@@ -241,7 +241,7 @@ class TrustBundle:
             raw=raw,
         )
 
-    def sign(self, root_key: SigningKey) -> str:
+    def sign(self, root_key: Signer) -> str:
         """Sign this bundle with the root key (which must be the one it names)."""
         if root_key.kid != self.root:
             raise MalformedError("bundle names another root than the key signing it")
@@ -297,7 +297,7 @@ class RootRotation:
 
     @classmethod
     def create(
-        cls, *, jurisdiction: str, version: int, old: SigningKey, new: SigningKey, issued_at: int
+        cls, *, jurisdiction: str, version: int, old: Signer, new: Signer, issued_at: int
     ) -> RootRotation:
         payload = {
             "schema": SCHEMA,
