@@ -333,6 +333,16 @@ class ThresholdAgreement:
         }
         return cls._from_payload(payload, MultiSignedJWS(payload, b64url_encode(canonical_json(payload)), ()))
 
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ThresholdAgreement:
+        """An unsigned agreement from its payload (what a signing request carries).
+
+        Raises:
+            MalformedError: as :meth:`parse`.
+        """
+        doc = MultiSignedJWS(dict(payload), b64url_encode(canonical_json(payload)), ())
+        return cls._from_payload(payload, doc)
+
     def sign(self, signers: Sequence[Signer]) -> ThresholdAgreement:
         """Add signatures (where the keys are at hand; otherwise see :mod:`clearance.ceremony`).
 

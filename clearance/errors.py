@@ -134,11 +134,11 @@ class KeyAccessCode(enum.StrEnum):
     MODULE_UNAVAILABLE = "module_unavailable"
     PIN_UNAVAILABLE = "pin_unavailable"
     WRONG_PIN = "wrong_pin"
-    NO_SUCH_TOKEN = "no_such_token"
-    TOKEN_MISMATCH = "token_mismatch"
+    NO_SUCH_TOKEN = "no_such_token"  # noqa: S105  (a code, not a secret)
+    TOKEN_MISMATCH = "token_mismatch"  # noqa: S105  (a code, not a secret)
     NO_SUCH_KEY = "no_such_key"
     UNSUPPORTED_MECHANISM = "unsupported_mechanism"
-    TOKEN_UNAVAILABLE = "token_unavailable"
+    TOKEN_UNAVAILABLE = "token_unavailable"  # noqa: S105  (a code, not a secret)
 
 
 class KeyAccessError(ClearanceError):
