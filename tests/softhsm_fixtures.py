@@ -1,7 +1,8 @@
-"""Fixtures for the shared core: a real SoftHSM2 token per test.
+"""Fixtures for tests that use a real SoftHSM2 token (a fresh one per test).
 
 SoftHSM2 is required, never optional: CI installs it (``.ci/run``), and a
-machine without it fails these tests instead of skipping them.
+machine without it fails these tests instead of skipping them. A test module
+imports the fixtures it uses from here.
 """
 
 from __future__ import annotations
