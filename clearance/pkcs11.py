@@ -23,7 +23,7 @@ unloaded: loading it twice would let one copy finalize the other.
 reinserted); signers notice and reopen their sessions.
 
 The PIN comes from the URI's ``pin-source`` (a file readable only by its
-owner) or from an environment variable named in :class:`Pkcs11Config`, never
+owner) or from an environment variable named in :class:`~clearance.pkcs11config.Pkcs11Config`, never
 from a command line.
 """
 
@@ -32,11 +32,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pkcs11
@@ -47,6 +44,7 @@ from pkcs11 import exceptions as p11
 
 from clearance.errors import ConflictError, KeyAccessCode, KeyAccessError, MalformedError, VerificationError
 from clearance.keys import Alg, PublicKey
+from clearance.pkcs11config import DEFAULT_TIMEOUT, Pkcs11Config
 from clearance.pkcs11uri import Pkcs11Uri
 
 if TYPE_CHECKING:  # the binding types its library object only in a private stub
@@ -55,7 +53,6 @@ if TYPE_CHECKING:  # the binding types its library object only in a private stub
 # DER of the curves we accept in CKA_EC_PARAMS (an OID, or for Ed25519 also its PrintableString name).
 _P256_OID = bytes.fromhex("06082a8648ce3d030107")
 _ED25519_PARAMS = (bytes.fromhex("06032b6570"), b"\x13\x0cedwards25519")
-DEFAULT_TIMEOUT = 30.0
 _MECHANISM: dict[str, Mechanism] = {"EdDSA": Mechanism.EDDSA, "ES256": Mechanism.ECDSA}
 
 _PIN_ERRORS = (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange, p11.PinLocked, p11.PinExpired)
@@ -75,90 +72,6 @@ def _token_error(exc: p11.PKCS11Error, what: str) -> KeyAccessError:
     return KeyAccessError(
         KeyAccessCode.TOKEN_UNAVAILABLE, f"{what}: token error {type(exc).__name__} (removed or failed?)"
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Pkcs11Config:
-    """Where modules and PINs come from when a URI does not say.
-
-    Attributes:
-        default_module: the module (shared library) for URIs without ``module-path``.
-        pin_env: the name of an environment variable holding the PIN, for URIs
-            without ``pin-source``.
-        environ: the environment to read ``pin_env`` from (injected for tests).
-        session_timeout: seconds a call waits for the module (see :class:`Pkcs11Module`).
-    """
-
-    default_module: str | None = None
-    pin_env: str | None = None
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    session_timeout: float = DEFAULT_TIMEOUT
-
-    def module_path(self, uri: Pkcs11Uri) -> str:
-        """The module for ``uri``.
-
-        Raises:
-            KeyAccessError: ``module_unavailable``: none named and no default configured.
-        """
-        path = uri.module_path or self.default_module
-        if not path:
-            raise KeyAccessError(
-                KeyAccessCode.MODULE_UNAVAILABLE,
-                "no PKCS#11 module: add module-path to the URI or configure a default module",
-            )
-        return path
-
-    def pin(self, uri: Pkcs11Uri) -> str:
-        """The PIN for ``uri``: from its ``pin-source`` file, else from ``pin_env``.
-
-        Raises:
-            KeyAccessError: ``pin_unavailable``: no source, an unreadable file, a
-                file others may read, or an unset variable.
-        """
-        if uri.pin_source is not None:
-            return read_pin_file(_pin_path(uri.pin_source))
-        if self.pin_env:
-            value = self.environ.get(self.pin_env)
-            if value is None:
-                raise KeyAccessError(
-                    KeyAccessCode.PIN_UNAVAILABLE, f"the environment variable {self.pin_env} is not set"
-                )
-            return value
-        raise KeyAccessError(
-            KeyAccessCode.PIN_UNAVAILABLE,
-            "no PIN source: add pin-source=file:... to the URI or name an environment variable",
-        )
-
-
-def _pin_path(source: str) -> Path:
-    if source.startswith("file://"):
-        rest = source[len("file://") :]
-        if not rest.startswith("/"):
-            raise KeyAccessError(KeyAccessCode.MALFORMED_URI, "pin-source file URI must be file:///path")
-        return Path(rest)
-    if source.startswith("file:"):
-        return Path(source[len("file:") :])
-    if ":" in source.split("/", 1)[0]:
-        raise KeyAccessError(KeyAccessCode.MALFORMED_URI, "pin-source must be a file: URI or a path")
-    return Path(source)
-
-
-def read_pin_file(path: Path) -> str:
-    """Read a PIN file (one line), refusing a file that group or others may read.
-
-    Raises:
-        KeyAccessError: ``pin_unavailable``.
-    """
-    try:
-        info = path.stat()
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            raise KeyAccessError(
-                KeyAccessCode.PIN_UNAVAILABLE, f"{path} is readable by others; run: chmod 600 {path}"
-            )
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyAccessError(KeyAccessCode.PIN_UNAVAILABLE, f"cannot read the PIN file {path}") from exc
-    return text.removesuffix("\n").removesuffix("\r")
 
 
 class Pkcs11Module:

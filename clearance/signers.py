@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from clearance.keys import Signer, read_private_key
-from clearance.pkcs11 import Pkcs11Config, Pkcs11Signer
+from clearance.pkcs11 import Pkcs11Signer
+from clearance.pkcs11config import Pkcs11Config
 from clearance.pkcs11uri import is_pkcs11_uri
 
 

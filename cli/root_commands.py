@@ -32,7 +32,7 @@ from clearance.changes import describe_payload, summarize_bundle_change, summari
 from clearance.encoding import parse_json_object
 from clearance.errors import ConflictError, InvalidArgumentError
 from clearance.keys import Alg, PublicKey, Signer, SigningKey, atomic_write, write_private_key
-from clearance.pkcs11 import Pkcs11Config
+from clearance.pkcs11config import Pkcs11Config
 from clearance.rootdoc import RootDocument, follow_root_chain
 from clearance.signers import open_signer
 from cli.output import emit, heading, printable, table

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from clearance.errors import KeyAccessCode, KeyAccessError
 from clearance.keys import atomic_write
-from clearance.pkcs11 import Pkcs11Config, Pkcs11Module
+from clearance.pkcs11 import Pkcs11Module
+from clearance.pkcs11config import Pkcs11Config
 from clearance.pkcs11uri import Pkcs11Uri
 
 MODULE_CANDIDATES = (

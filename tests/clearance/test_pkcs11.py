@@ -26,7 +26,8 @@ from clearance.bundle import TrustBundle
 from clearance.errors import ConflictError, KeyAccessCode, KeyAccessError
 from clearance.jws import decode_compact, encode_compact, verify_compact
 from clearance.keys import Alg, Signer
-from clearance.pkcs11 import Pkcs11Config, Pkcs11Module, Pkcs11Signer, generate_key_pair
+from clearance.pkcs11 import Pkcs11Module, Pkcs11Signer, generate_key_pair
+from clearance.pkcs11config import Pkcs11Config
 from clearance.pkcs11uri import Pkcs11Uri
 from cli.softhsm import ScratchToken, SoftHsm, find_softhsm
 from tests.factories import NOW
