@@ -135,8 +135,10 @@ class SoftHsm:
             raise KeyAccessError(
                 KeyAccessCode.TOKEN_UNAVAILABLE, f"softhsm2-util failed: {done.stderr.strip()}"
             )
-        Pkcs11Module.load(self.module_path).reload()
-        token = Pkcs11Module.load(self.module_path).find_token(Pkcs11Uri(token=label, object="-"))
+        module = Pkcs11Module.load(self.module_path)
+        module.reload()
+        with module.locked():
+            token = module.find_token(Pkcs11Uri(token=label, object="-"))
         serial = token.serial.decode("ascii") if isinstance(token.serial, bytes) else str(token.serial)
         return ScratchToken(label, serial, pin_file, self.module_path)
 
