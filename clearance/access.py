@@ -19,16 +19,14 @@ from dataclasses import dataclass
 
 from clearance.errors import AuthenticationError, ClearanceError
 from clearance.jws import CompactJWS, decode_compact, encode_compact, verify_compact
-from clearance.keys import PublicKey, SigningKey
+from clearance.keys import PublicKey, Signer
 
 ACCESS_TYP = "clearance-access+jwt"
 MAX_LIFETIME = 600
 LEEWAY = 30
 
 
-def sign_access_token(
-    key: SigningKey, *, principal: str, audience: str, now: int, lifetime: int = 300
-) -> str:
+def sign_access_token(key: Signer, *, principal: str, audience: str, now: int, lifetime: int = 300) -> str:
     return encode_compact(
         {"typ": ACCESS_TYP, "kid": key.kid},
         {"iss": principal, "aud": audience, "iat": now, "exp": now + lifetime, "jti": secrets.token_hex(8)},
@@ -82,7 +80,7 @@ class TokenSource:
     """Client side: a bearer token for every call, re-signed when near expiry."""
 
     def __init__(
-        self, key: SigningKey, *, principal: str, audience: str, clock: Callable[[], float] = time.time
+        self, key: Signer, *, principal: str, audience: str, clock: Callable[[], float] = time.time
     ) -> None:
         self._key, self._principal, self._audience, self._clock = key, principal, audience, clock
         self._token: tuple[str, int] | None = None

@@ -9,6 +9,12 @@ monotonically increasing ``version`` and an ``exp``: a verifier refuses a
 bundle older than the one it holds (rollback) and refuses to decide once its
 bundle has expired (freeze).
 
+A **threshold bundle** (general JSON JWS, every signature's header ``typ:
+clearance-bundle+jws``) carries the same payload, with ``root`` = the
+fingerprint of the root document (:mod:`clearance.rootdoc`) whose keys sign
+it; it is valid with ``k`` distinct valid signatures of that document's keys.
+It sits beside the compact form until registries and nodes switch to it.
+
 A **root rotation** (general JSON JWS, ``typ: clearance-root+jws``) names a new
 root key and the thumbprint of the previous one and is signed by *both*, as
 TUF does: a verifier that pins the old root follows the chain one step at a
@@ -31,20 +37,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clearance.credentials import check_jurisdiction, check_token
+from clearance.encoding import b64url_encode, canonical_json
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import (
     CompactJWS,
     MultiSignedJWS,
+    add_signature,
     decode_compact,
     decode_general,
     encode_compact,
     sign_general,
     verify_compact,
 )
-from clearance.keys import PublicKey, SigningKey
+from clearance.keys import PublicKey, Signer
+from clearance.rootdoc import MAX_SIGNATURES, RootDocument, verify_threshold
 from clearance.statuslist import ALLOWED_BITS
 
 BUNDLE_TYP = "clearance-bundle+jwt"
+THRESHOLD_BUNDLE_TYP = "clearance-bundle+jws"
 ROOT_TYP = "clearance-root+jws"
 SCHEMA = 1
 MAX_BUNDLE_BYTES = 512 * 1024
@@ -241,7 +251,7 @@ class TrustBundle:
             raw=raw,
         )
 
-    def sign(self, root_key: SigningKey) -> str:
+    def sign(self, root_key: Signer) -> str:
         """Sign this bundle with the root key (which must be the one it names)."""
         if root_key.kid != self.root:
             raise MalformedError("bundle names another root than the key signing it")
@@ -297,7 +307,7 @@ class RootRotation:
 
     @classmethod
     def create(
-        cls, *, jurisdiction: str, version: int, old: SigningKey, new: SigningKey, issued_at: int
+        cls, *, jurisdiction: str, version: int, old: Signer, new: Signer, issued_at: int
     ) -> RootRotation:
         payload = {
             "schema": SCHEMA,
@@ -359,3 +369,53 @@ def follow_rotations(current: PublicKey, rotations: Sequence[RootRotation]) -> P
     for rotation in rotations:
         current = rotation.verify_from(current)
     return current
+
+
+# -- threshold bundles (k-of-n roots) ------------------------------------------
+
+
+def unsigned_threshold_bundle(bundle: TrustBundle) -> MultiSignedJWS:
+    """``bundle`` as a general JWS with no signatures yet: what a signing request carries.
+
+    ``bundle.root`` must be the fingerprint of the root document that will sign it.
+    """
+    payload = bundle.to_payload()
+    return MultiSignedJWS(payload, b64url_encode(canonical_json(payload)), ())
+
+
+def sign_threshold_bundle(bundle: TrustBundle, signers: Sequence[Signer]) -> MultiSignedJWS:
+    """Sign ``bundle`` with several root keys at once (where they are all at hand)."""
+    doc = unsigned_threshold_bundle(bundle)
+    for signer in signers:
+        doc = add_signature(doc, signer, {"typ": THRESHOLD_BUNDLE_TYP})
+    return doc
+
+
+def parse_threshold_bundle(obj: Any) -> tuple[TrustBundle, MultiSignedJWS]:
+    """Decode a threshold bundle without checking who signed it (for inspection).
+
+    Raises:
+        MalformedError: bad structure or fields.
+        VerificationError: a forbidden algorithm or a wrong ``typ``.
+    """
+    doc = decode_general(obj, what="trust bundle", typ=THRESHOLD_BUNDLE_TYP, max_signatures=MAX_SIGNATURES)
+    raw = canonical_json(doc.to_json()).decode("ascii")
+    return TrustBundle.from_payload(doc.payload, raw=raw), doc
+
+
+def verify_threshold_bundle(obj: Any, root: RootDocument) -> TrustBundle:
+    """Decode a threshold bundle and check that ``k`` distinct keys of ``root`` signed it.
+
+    Raises:
+        MalformedError: bad structure or fields.
+        VerificationError: the bundle names another root document or jurisdiction
+            (``root_mismatch``: another registry's bundle), or fewer than ``k``
+            valid signatures by keys of ``root`` (``threshold_not_met``).
+    """
+    bundle, doc = parse_threshold_bundle(obj)
+    if bundle.root != root.fingerprint or bundle.jurisdiction != root.jurisdiction:
+        raise VerificationError(
+            Reason.ROOT_MISMATCH, "trust bundle names another root than the trusted root document"
+        )
+    verify_threshold(doc, root, typ=THRESHOLD_BUNDLE_TYP, what=f"trust bundle v{bundle.version}")
+    return bundle

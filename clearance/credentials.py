@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clearance.errors import MalformedError, Reason, VerificationError
-from clearance.keys import PublicKey, SigningKey
+from clearance.keys import PublicKey, Signer
 from clearance.sdjwt import IssuedSdJwt, SaltSource, issue, random_salt
 
 SD_JWT_VC_TYP = "dc+sd-jwt"
@@ -244,12 +244,12 @@ class CredentialClaims:
         )
 
 
-def _header(key: SigningKey) -> dict[str, str]:
+def _header(key: Signer) -> dict[str, str]:
     return {"typ": SD_JWT_VC_TYP, "kid": key.kid}
 
 
 def issue_personnel_credential(
-    key: SigningKey,
+    key: Signer,
     *,
     issuer: str,
     subject: str,
@@ -303,7 +303,7 @@ def issue_personnel_credential(
 
 
 def issue_facility_credential(
-    key: SigningKey,
+    key: Signer,
     *,
     issuer: str,
     subject: str,

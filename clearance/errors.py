@@ -15,6 +15,9 @@ message::
     ├── TransportError         talking to a peer failed (registry unreachable,
     │                          stream broken); nothing was learned.
     ├── StorageError           the local store or database failed or is corrupt.
+    ├── KeyAccessError         a signing key could not be used (a PKCS#11 token:
+    │                          wrong PIN, no such token or key, token gone);
+    │                          carries a ``code`` (see :class:`KeyAccessCode`).
     ├── AuthorizationError     who is calling is unknown or may not do this.
     │   ├── AuthenticationError  missing or invalid caller credential.
     │   └── PermissionDeniedError  a valid caller without the right.
@@ -72,6 +75,10 @@ class Reason(enum.StrEnum):
     ROTATION_INVALID = "rotation_invalid"
     AGREEMENT_INVALID = "agreement_invalid"
     UNTRUSTED_ISSUER = "untrusted_issuer"
+    THRESHOLD_NOT_MET = "threshold_not_met"
+    VERSION_NOT_NEXT = "version_not_next"
+    PAYLOAD_MISMATCH = "payload_mismatch"
+    DUPLICATE_SIGNATURE = "duplicate_signature"
 
 
 class ClearanceError(Exception):
@@ -118,6 +125,34 @@ class RateLimitedError(ClearanceError):
 
 class StorageError(ClearanceError):
     """The store failed or holds something it should not."""
+
+
+class KeyAccessCode(enum.StrEnum):
+    """Why a signing key could not be used. Stable strings, like :class:`Reason`."""
+
+    MALFORMED_URI = "malformed_uri"
+    MODULE_UNAVAILABLE = "module_unavailable"
+    PIN_UNAVAILABLE = "pin_unavailable"
+    WRONG_PIN = "wrong_pin"
+    NO_SUCH_TOKEN = "no_such_token"  # noqa: S105  (a code, not a secret)
+    TOKEN_MISMATCH = "token_mismatch"  # noqa: S105  (a code, not a secret)
+    NO_SUCH_KEY = "no_such_key"
+    UNSUPPORTED_MECHANISM = "unsupported_mechanism"
+    TOKEN_UNAVAILABLE = "token_unavailable"  # noqa: S105  (a code, not a secret)
+
+
+class KeyAccessError(ClearanceError):
+    """A signing key could not be used; nothing was signed.
+
+    Attributes:
+        code: a stable machine-readable code.
+        detail: a sentence for humans; never contains a PIN.
+    """
+
+    def __init__(self, code: KeyAccessCode, detail: str) -> None:
+        super().__init__(f"{code.value}: {detail}")
+        self.code = code
+        self.detail = detail
 
 
 class AuthorizationError(ClearanceError):

@@ -26,7 +26,7 @@ from typing import Any
 
 from clearance.encoding import b64url_decode, b64url_encode, canonical_json, parse_json, parse_json_object
 from clearance.errors import MalformedError, Reason, VerificationError
-from clearance.keys import ALLOWED_ALGS, PublicKey, SigningKey
+from clearance.keys import ALLOWED_ALGS, PublicKey, Signer
 
 MAX_TOKEN_BYTES = 64 * 1024
 """Default cap for one compact JWS: far above any credential we issue."""
@@ -80,7 +80,7 @@ def _decode_header(h64: str, what: str) -> dict[str, Any]:
     return header
 
 
-def encode_compact(header: Mapping[str, Any], payload: Mapping[str, Any], key: SigningKey) -> str:
+def encode_compact(header: Mapping[str, Any], payload: Mapping[str, Any], key: Signer) -> str:
     """Sign ``payload`` as a compact JWS; ``alg`` comes from the key."""
     full_header = {**header, "alg": key.alg}
     try:
@@ -266,7 +266,7 @@ class MultiSignedJWS:
 
 
 def sign_general(
-    payload: Mapping[str, Any], signers: Sequence[tuple[SigningKey, Mapping[str, Any]]]
+    payload: Mapping[str, Any], signers: Sequence[tuple[Signer, Mapping[str, Any]]]
 ) -> MultiSignedJWS:
     """Sign one payload with several keys (general JSON serialization)."""
     payload_b64 = b64url_encode(canonical_json(payload))
@@ -276,7 +276,7 @@ def sign_general(
     return doc
 
 
-def add_signature(doc: MultiSignedJWS, key: SigningKey, header: Mapping[str, Any]) -> MultiSignedJWS:
+def add_signature(doc: MultiSignedJWS, key: Signer, header: Mapping[str, Any]) -> MultiSignedJWS:
     """Return ``doc`` with one more signature by ``key`` (``kid`` = its thumbprint)."""
     full_header = {**header, "alg": key.alg, "kid": key.kid}
     protected = b64url_encode(canonical_json(full_header))

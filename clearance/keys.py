@@ -18,7 +18,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -188,8 +188,42 @@ class PublicKey:
         return f"PublicKey({self.alg}, {self.thumbprint})"
 
 
+@runtime_checkable
+class Signer(Protocol):
+    """What signing needs, and no more: a key that signs wherever its private half lives.
+
+    A file key (:class:`SigningKey`) and a key in a PKCS#11 token
+    (:class:`clearance.pkcs11.Pkcs11Signer`) both satisfy it. ``sign`` returns
+    the JWS signature itself: the raw RFC 8032 signature for ``EdDSA``, the raw
+    ``r || s`` (64 bytes) for ``ES256``.
+    """
+
+    @property
+    def alg(self) -> Alg:
+        """The JWS ``alg`` of the signatures this key makes."""
+        ...
+
+    @property
+    def kid(self) -> str:
+        """The RFC 7638 thumbprint of the public key."""
+        ...
+
+    @property
+    def public(self) -> PublicKey:
+        """The public half, to verify with and to publish."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign ``message`` (the JWS signing input).
+
+        Raises:
+            ClearanceError: the key could not sign (a token error, say); nothing was signed.
+        """
+        ...
+
+
 class SigningKey:
-    """A private key that signs: Ed25519 by default, P-256 for ES256 holders."""
+    """A private key that signs: Ed25519 by default, P-256 for ES256 holders. A :class:`Signer`."""
 
     __slots__ = ("_key", "public")
 

@@ -28,7 +28,7 @@ from typing import Any
 from clearance.encoding import b64url_decode, b64url_encode, canonical_json, parse_json
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import CompactJWS, decode_compact, encode_compact, verify_signature
-from clearance.keys import PublicKey, SigningKey
+from clearance.keys import PublicKey, Signer
 
 SD_ALG = "sha-256"
 KB_TYP = "kb+jwt"
@@ -136,7 +136,7 @@ def issue(
     header: Mapping[str, Any],
     claims: Mapping[str, Any],
     disclosable: Mapping[str, Any],
-    key: SigningKey,
+    key: Signer,
     *,
     salt: SaltSource = random_salt,
     decoys: int = 0,
@@ -352,7 +352,7 @@ def sd_hash(without_key_binding: str) -> str:
 
 
 def make_key_binding(
-    without_key_binding: str, holder_key: SigningKey, *, audience: str, nonce: str, issued_at: int
+    without_key_binding: str, holder_key: Signer, *, audience: str, nonce: str, issued_at: int
 ) -> str:
     """Sign a KB-JWT over ``without_key_binding`` for ``audience`` and ``nonce``."""
     return encode_compact(
@@ -369,7 +369,7 @@ def make_key_binding(
 
 def present(
     issued: str,
-    holder_key: SigningKey,
+    holder_key: Signer,
     *,
     disclose: Iterable[str] = (),
     audience: str,

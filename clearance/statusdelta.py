@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from clearance.errors import MalformedError, Reason
 from clearance.jws import CompactJWS, decode_compact, encode_compact
-from clearance.keys import SigningKey
+from clearance.keys import Signer
 
 STATUS_DELTA_TYP = "clearance-status-delta+jwt"
 MAX_UPDATES = 10_000
@@ -43,7 +43,7 @@ class StatusDelta:
 
 
 def sign_status_delta(
-    key: SigningKey,
+    key: Signer,
     *,
     uri: str,
     issued_at: int,

@@ -26,7 +26,7 @@ from typing import Any
 from clearance.encoding import b64url_decode, b64url_encode
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import CompactJWS, decode_compact, encode_compact, verify_compact
-from clearance.keys import PublicKey, SigningKey
+from clearance.keys import PublicKey, Signer
 
 STATUS_LIST_TYP = "statuslist+jwt"
 ALLOWED_BITS = (1, 2, 4, 8)
@@ -199,7 +199,7 @@ class StatusListToken:
 
 def sign_status_list(
     status_list: StatusList,
-    key: SigningKey,
+    key: Signer,
     *,
     uri: str,
     issued_at: int,

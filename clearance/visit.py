@@ -27,7 +27,7 @@ from clearance.bundle import TrustBundle
 from clearance.credentials import ClearanceClaim, check_jurisdiction, check_token
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import decode_compact, encode_compact, verify_compact
-from clearance.keys import SigningKey
+from clearance.keys import Signer
 
 VISIT_TYP = "clearance-visit+jwt"
 MAX_VISIT_SECONDS = 366 * 86400
@@ -72,7 +72,7 @@ class VisitAssurance:
 
 
 def issue_visit_assurance(
-    key: SigningKey,
+    key: Signer,
     *,
     issuer: str,
     subject: str,

@@ -249,3 +249,33 @@ def _render_node_verify(figures: dict[str, Any]) -> str:
         ("rounds", f"{figures['rounds']} (batches of {figures['batch']})"),
     ]
     return output.table(rows)
+
+
+@bench.command("pkcs11")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="How long each figure is measured.",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON object instead of text.")
+def pkcs11(seconds: float, json_output: bool) -> None:
+    """Signatures per second in a SoftHSM2 token against the same key type in-process, 1 and 2 threads."""
+    from cli.bench_pkcs11 import run_pkcs11_benchmark
+
+    with output.progress("measuring signatures through SoftHSM2 and in-process"):
+        result = run_pkcs11_benchmark(seconds)
+    output.emit(result.to_json(), json_output=json_output, human=_render_pkcs11)
+
+
+def _render_pkcs11(figures: dict[str, Any]) -> str:
+    rows = [
+        (
+            f"{f['alg']}, {f['threads']} thread(s)",
+            f"token {f['token_signatures_per_second']:,.0f}/s, in-process "
+            f"{f['in_process_signatures_per_second']:,.0f}/s, ratio {f['ratio_token_to_in_process']:.3f}",
+        )
+        for f in figures["figures"]
+    ]
+    return output.table([("module", figures["module"]), *rows])

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 DATABASE_URL_ENV = "CLEARANCE_TEST_DATABASE_URL"
 
+pytest_plugins = ["tests.softhsm_fixtures"]  # softhsm, token: a real SoftHSM2 token per test
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
