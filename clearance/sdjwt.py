@@ -265,6 +265,7 @@ def _resolve_flat(top: dict[str, Any], disclosures: Sequence[str]) -> dict[str, 
     if len(digests) != len(sd):
         raise VerificationError(Reason.DISCLOSURE_MISMATCH, "a digest is referenced twice")
     used: set[str] = set()
+    found: list[Disclosure] = []
     for encoded in disclosures:
         hashed = digest(encoded)
         if hashed in used:
@@ -279,8 +280,10 @@ def _resolve_flat(top: dict[str, Any], disclosures: Sequence[str]) -> dict[str, 
         if disclosure.name is None:
             raise MalformedError("an array-element disclosure is referenced from _sd")
         if type(disclosure.value) in _CONTAINERS:
-            top["_sd"] = sd
+            top["_sd"] = sd  # untouched so far: the general path starts from the payload as signed
             return None
+        found.append(disclosure)
+    for disclosure in found:
         if disclosure.name in top:
             raise VerificationError(
                 Reason.DISCLOSURE_MISMATCH, f"disclosed claim {disclosure.name!r} already exists"

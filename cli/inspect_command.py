@@ -450,10 +450,7 @@ class Inspector:
         raise NotImplementedError
 
 
-_CREDENTIAL_KINDS = {
-    "urn:clearance:vct:personnel:1": "personnel_credential",
-    "urn:clearance:vct:facility:1": "facility_credential",
-}
+_CREDENTIAL_KINDS = {"personnel": "personnel_credential", "facility": "facility_credential"}
 
 
 class SdJwtInspector(Inspector):
@@ -475,7 +472,10 @@ class SdJwtInspector(Inspector):
         from clearance.sdjwt import Disclosure, digest, resolve_claims
 
         jws = self.jws = decode_compact(self.parts.jwt, what="credential", typ=SD_JWT_VC_TYP)
-        credential_kind = _CREDENTIAL_KINDS.get(str(jws.payload.get("vct")), "credential")
+        from clearance.credentialtypes import kind_of
+
+        named = kind_of(jws.payload.get("vct"), jws.payload.get("iss"))
+        credential_kind = _CREDENTIAL_KINDS.get(named.value if named else "", "credential")
         if self.parts.key_binding is None:
             report.kind = credential_kind
         else:

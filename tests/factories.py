@@ -166,7 +166,7 @@ class RegistryWorld:
                 "given_name": "Hanako",
                 "family_name": "Yamada",
                 "birthdate": "1988-04-01",
-                "nationality": self.jurisdiction,
+                "nationalities": [self.jurisdiction],
                 "employer": "Example KK",
             },
         )

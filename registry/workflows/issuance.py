@@ -6,7 +6,7 @@ holds an active facility clearance at least as high as the assessment (a
 contractor cannot hold a higher clearance than its facility), bound to the
 holder's public key. Its ``exp`` is the earlier of the credential lifetime
 and the end of the clearance's validity. The SD-JWT handed to the holder
-carries their name, birth date, nationality and employer as selectively
+carries their name, birth date, nationalities and employer as selectively
 disclosable claims; the registry keeps a sealed copy only to answer a
 repeated request with the same idempotency key.
 
@@ -222,7 +222,7 @@ def _check_inputs(ctx: RegistryContext, inputs: _Inputs | None, assessment_id: s
     return inputs
 
 
-def _personal_claims(ctx: RegistryContext, inputs: _Inputs) -> dict[str, str]:
+def _personal_claims(ctx: RegistryContext, inputs: _Inputs) -> dict[str, object]:
     data = PersonalData.from_bytes(
         ctx.keys.kek.open(inputs.person_id, Sealed(inputs.personal_data, inputs.wrapped_key, inputs.kek_id))
     )
@@ -230,7 +230,7 @@ def _personal_claims(ctx: RegistryContext, inputs: _Inputs) -> dict[str, str]:
         "given_name": data.given_name,
         "family_name": data.family_name,
         "birthdate": data.birthdate,
-        "nationality": data.nationality,
+        "nationalities": [data.nationality],
         "employer": inputs.org_name or "",
     }
 

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from clearance import statuslist
+from clearance.credentialtypes import CredentialKind, vct_for
 from clearance.encoding import b64url_encode, canonical_json
 from clearance.errors import VerificationError
 from clearance.jws import encode_compact
@@ -107,7 +108,7 @@ def test_credential_shows_signed_and_disclosed_claims(artifacts: Artifacts) -> N
         "level": "SECRET",
         "categories": ["cyber-threat", "joint-research"],
     }
-    assert set(report["disclosed"]) == {"given_name", "family_name", "birthdate", "nationality", "employer"}
+    assert set(report["disclosed"]) == {"given_name", "family_name", "birthdate", "nationalities", "employer"}
     assert report["status"]["uri"] == artifacts.world.status_uri
     assert report["validity"]["state"] == "current"
 
@@ -425,7 +426,7 @@ def _nested_disclosures(artifacts: Artifacts, *, per_disclosure: int, count: int
         "iat": NOW,
         "nbf": NOW,
         "exp": NOW + DAY,
-        "vct": "urn:clearance:vct:personnel:1",
+        "vct": vct_for(CredentialKind.PERSONNEL, world.issuer),
         "sub": "sub-deep",
         "cnf": {"jwk": {k: v for k, v in holder.public.jwk.items() if k != "kid"}},
         "status": {"status_list": {"idx": 1, "uri": world.status_uri}},
