@@ -81,17 +81,23 @@ class RegistryWorld:
 
     @classmethod
     def create(
-        cls, jurisdiction: str = "JP", *, now: int = NOW, size: int = 131_072, haip: bool = False
+        cls,
+        jurisdiction: str = "JP",
+        *,
+        now: int = NOW,
+        size: int = 131_072,
+        haip: bool = False,
+        issuer: str | None = None,
     ) -> RegistryWorld:
         """A registry; ``haip`` puts it on the HAIP profile (ES256 issuing key, issuer CA, x5c)."""
-        lower = jurisdiction.lower()
+        issuer = issuer or f"https://registry.{jurisdiction.lower()}.example"
         world = cls(
             jurisdiction=jurisdiction,
             now=now,
             root=SigningKey.generate(),
             issuing=SigningKey.generate("ES256" if haip else "EdDSA"),
-            issuer=f"https://registry.{lower}.example",
-            status_uri=f"https://registry.{lower}.example/statuslists/1",
+            issuer=issuer,
+            status_uri=f"{issuer}/statuslists/1",
             status_list=StatusList(2, size),
         )
         if haip:

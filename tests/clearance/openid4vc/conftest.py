@@ -1,0 +1,95 @@
+"""An issuer world served over HTTPS on loopback: a HAIP registry's issuer endpoints on a memory backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from starlette.types import ASGIApp
+
+from clearance.credentials import ClearanceClaim, StatusReference, issue_personnel_credential
+from clearance.keys import PublicKey, SigningKey
+from clearance.openid4vc.issuance import Grant, issuer_app
+from clearance.openid4vc.issuance_memory import MemoryIssuanceBackend
+from clearance.openid4vc.issuer_metadata import PERSONNEL_CONFIGURATION, IssuerConfig
+from clearance.openid4vc.offers import NewOffer, new_offer
+from clearance.tls import TlsFiles
+from tests.factories import DAY, NOW, RegistryWorld
+from tests.https_server import loopback_tls, serve_https
+
+
+@dataclass
+class Clock:
+    """The issuer's time, moved by the test."""
+
+    now: int = NOW
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@dataclass
+class IssuerWorld:
+    """A HAIP registry whose issuer endpoints run at ``base_url``."""
+
+    world: RegistryWorld
+    config: IssuerConfig
+    backend: MemoryIssuanceBackend
+    clock: Clock
+    tls: TlsFiles
+    base_url: str = ""
+    issued_to: list[str] = field(default_factory=list)
+
+    def offer(self, **options: object) -> NewOffer:
+        """A new offer for one personnel credential, stored in the backend."""
+        made = new_offer(
+            credential_issuer=self.config.credential_issuer,
+            configuration_id=PERSONNEL_CONFIGURATION,
+            subject="assessment-1",
+            now=self.clock.now,
+            **options,  # type: ignore[arg-type]
+        )
+        self.backend.add_offer(made.record)
+        return made
+
+    def issue(self, grant: Grant, holder: PublicKey, now: int) -> str:
+        index, self.world.next_index = self.world.next_index, self.world.next_index + 1
+        self.issued_to.append(holder.thumbprint)
+        return issue_personnel_credential(
+            self.world.issuing,
+            issuer=self.world.issuer,
+            subject=f"sub-{grant.subject}",
+            holder=holder,
+            clearance=ClearanceClaim("JP", "SECRET", ("cyber-threat",)),
+            status=StatusReference(self.world.status_uri, index),
+            issued_at=now,
+            expires_at=now + 365 * DAY,
+            personal={"given_name": "Hanako", "family_name": "Yamada", "nationalities": ["JP"]},
+            x5c=self.world.x5c,
+        ).serialize()
+
+
+@pytest.fixture
+def issuer(tmp_path: Path) -> Iterator[IssuerWorld]:
+    tls = loopback_tls(tmp_path / "tls")
+    holder: dict[str, IssuerWorld] = {}
+
+    def make_app(base_url: str) -> ASGIApp:
+        world = RegistryWorld.create(haip=True, issuer=base_url)
+        config = IssuerConfig(base_url, credential_algs=("ES256",))
+        clock = Clock()
+        made = IssuerWorld(world, config, MemoryIssuanceBackend(lambda *a: made.issue(*a)), clock, tls)
+        holder["world"] = made
+        return issuer_app(config, made.backend, nonce_key=b"k" * 32, clock=clock, access_token_ttl=600)
+
+    with serve_https(make_app, tls) as base_url:
+        made = holder["world"]
+        made.base_url = base_url
+        yield made
+
+
+@pytest.fixture
+def wallet_key() -> SigningKey:
+    return SigningKey.generate("ES256")
