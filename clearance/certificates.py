@@ -147,24 +147,57 @@ def make_issuing_certificate(
 ) -> bytes:
     """A leaf certificate (DER) for an ES256 issuing key, signed by the issuer CA.
 
+    Its URI subjectAltName is the registry's issuer URL.
+
     Raises:
         MalformedError: not P-256 keys, a CA certificate that is not ``ca_signer``'s, or
-            a window outside the CA's.
+            an empty window.
+        ClearanceError: the signer could not sign.
+    """
+    return make_leaf_certificate(
+        ca_signer,
+        ca_der,
+        issuing_key,
+        common_name=f"issuing key {issuing_key.thumbprint}",
+        names=[x509.UniformResourceIdentifier(issuer)],
+        not_before=not_before,
+        not_after=not_after,
+    )
+
+
+def make_leaf_certificate(
+    ca_signer: Signer,
+    ca_der: bytes,
+    key: PublicKey,
+    *,
+    common_name: str,
+    names: Sequence[x509.GeneralName],
+    not_before: int,
+    not_after: int,
+) -> bytes:
+    """A leaf certificate (DER) for a P-256 signing key, signed by a CA of ours.
+
+    Not a CA, key usage ``digitalSignature`` only, subjectAltNames ``names`` (an issuer URL;
+    a verifier's DNS names), valid for the window clipped to the CA's.
+
+    Raises:
+        MalformedError: not P-256 keys, a CA certificate that is not ``ca_signer``'s, or
+            an empty window.
         ClearanceError: the signer could not sign.
     """
     ca = load_certificate(ca_der)
     if PublicKey(_loaded_key(ca)) != ca_signer.public:
         raise MalformedError("the CA certificate is not the CA signer's")
     if not_after <= not_before:
-        raise MalformedError("issuing certificate validity ends before it starts")
-    public = _public_object(issuing_key)
+        raise MalformedError("certificate validity ends before it starts")
+    public = _public_object(key)
     builder = (
         x509.CertificateBuilder()
         .subject_name(
             x509.Name(
                 [
                     *ca.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME),
-                    x509.NameAttribute(NameOID.COMMON_NAME, f"issuing key {issuing_key.thumbprint}"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
                 ]
             )
         )
@@ -188,7 +221,7 @@ def make_issuing_certificate(
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(issuer)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(_loaded_key(ca)), critical=False)
     )
@@ -329,6 +362,23 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> None:
         raise VerificationError(
             Reason.CHAIN_UNTRUSTED, "a certificate of the chain is not signed by the next"
         ) from exc
+
+
+def certified_key(x5c: object, anchors: Sequence[bytes], now: int) -> tuple[PublicKey, x509.Certificate]:
+    """The key an ``x5c`` chain certifies, and its leaf, if the chain reaches one of ``anchors`` at ``now``.
+
+    Raises:
+        MalformedError: the header or a certificate cannot be parsed.
+        VerificationError: ``chain_untrusted``, ``certificate_expired`` or ``certificate_usage``.
+    """
+    chain = decode_x5c(x5c)
+    if not anchors:
+        raise VerificationError(Reason.CHAIN_UNTRUSTED, "no CA is trusted for an x5c chain")
+    not_before, not_after, _ = _verified_chain(chain, tuple(anchors))
+    if not not_before <= now <= not_after:
+        raise VerificationError(Reason.CERTIFICATE_EXPIRED, "a certificate of the x5c chain is not valid now")
+    leaf = load_certificate(chain[0])
+    return PublicKey(_loaded_key(leaf)), leaf
 
 
 def verify_x5c(x5c: object, anchors: Sequence[bytes], key: PublicKey, now: int) -> None:

@@ -34,7 +34,8 @@ from typing import Protocol
 
 from clearance.bundle import IssuingKey, TrustBundle
 from clearance.certificates import verify_x5c
-from clearance.credentials import PERSONNEL_VCT, SD_JWT_VC_TYP, CredentialClaims, CredentialKind
+from clearance.credentials import PERSONNEL_VCT, SD_JWT_VC_TYP, CredentialClaims
+from clearance.credentialtypes import CredentialKind
 from clearance.encoding import b64url_encode
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import (

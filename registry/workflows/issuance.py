@@ -222,7 +222,7 @@ def _check_inputs(ctx: RegistryContext, inputs: _Inputs | None, assessment_id: s
     return inputs
 
 
-def _personal_claims(ctx: RegistryContext, inputs: _Inputs) -> dict[str, object]:
+def _personal_claims(ctx: RegistryContext, inputs: _Inputs) -> dict[str, Any]:
     data = PersonalData.from_bytes(
         ctx.keys.kek.open(inputs.person_id, Sealed(inputs.personal_data, inputs.wrapped_key, inputs.kek_id))
     )

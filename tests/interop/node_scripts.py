@@ -24,7 +24,7 @@ def run_node(script: str, *args: str, ca_file: Path | None = None, timeout: floa
     env = {k: v for k, v in os.environ.items() if not k.startswith("NODE_")}
     if ca_file is not None:
         env["NODE_EXTRA_CA_CERTS"] = str(ca_file)
-    done = subprocess.run(  # noqa: S603  (our own script, arguments from the test)
+    done = subprocess.run(
         [node, "--no-deprecation", str(HERE / script), *args],
         cwd=HERE,
         env=env,

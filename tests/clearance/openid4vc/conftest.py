@@ -5,18 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from cryptography import x509
 from starlette.types import ASGIApp
 
+from clearance.certificates import make_issuer_ca, make_leaf_certificate
 from clearance.credentials import ClearanceClaim, StatusReference, issue_personnel_credential
 from clearance.keys import PublicKey, SigningKey
+from clearance.openid4vc.dcql import query_for_decision
 from clearance.openid4vc.issuance import Grant, issuer_app
 from clearance.openid4vc.issuance_memory import MemoryIssuanceBackend
 from clearance.openid4vc.issuer_metadata import PERSONNEL_CONFIGURATION, IssuerConfig
 from clearance.openid4vc.offers import NewOffer, new_offer
+from clearance.openid4vc.presentation import (
+    StartedPresentation,
+    VerifierConfig,
+    start_presentation,
+    verifier_app,
+)
+from clearance.openid4vc.presentation_memory import MemoryPresentationBackend
 from clearance.tls import TlsFiles
-from tests.factories import DAY, NOW, RegistryWorld
+from tests.factories import DAY, NOW, RegistryWorld, Verifier
 from tests.https_server import loopback_tls, serve_https
 
 
@@ -93,3 +104,65 @@ def issuer(tmp_path: Path) -> Iterator[IssuerWorld]:
 @pytest.fixture
 def wallet_key() -> SigningKey:
     return SigningKey.generate("ES256")
+
+
+@dataclass
+class VerifierWorld:
+    """A node's OpenID4VP verifier at ``base_url``, trusting ``registry``; its CA is ``ca_der``."""
+
+    registry: RegistryWorld
+    config: VerifierConfig
+    backend: MemoryPresentationBackend
+    clock: Clock
+    tls: TlsFiles
+    ca_der: bytes
+    base_url: str = ""
+
+    def start(self, *, disclose: tuple[str, ...] = ()) -> StartedPresentation:
+        query = query_for_decision([self.registry.issuer], disclose=disclose)
+        return start_presentation(
+            self.config, self.backend, dcql_query=query, context={"label": "SECRET"}, now=self.clock.now
+        )
+
+
+def verifier_certificate(base_url: str) -> tuple[SigningKey, bytes, bytes]:
+    """A verifier CA, and a request-signing key with a leaf naming ``base_url``'s host."""
+    ca = SigningKey.generate("ES256")
+    ca_der = make_issuer_ca(
+        ca, jurisdiction="JP", issuer="https://node.example", not_before=NOW - DAY, not_after=NOW + 365 * DAY
+    )
+    key = SigningKey.generate("ES256")
+    host = urlsplit(base_url).hostname or ""
+    leaf = make_leaf_certificate(
+        ca,
+        ca_der,
+        key.public,
+        common_name="node verifier",
+        names=[x509.DNSName(host)],
+        not_before=NOW - DAY,
+        not_after=NOW + 30 * DAY,
+    )
+    return key, leaf, ca_der
+
+
+@pytest.fixture
+def verifier(tmp_path: Path) -> Iterator[VerifierWorld]:
+    tls = loopback_tls(tmp_path / "verifier-tls")
+    holder: dict[str, VerifierWorld] = {}
+
+    def make_app(base_url: str) -> ASGIApp:
+        registry = RegistryWorld.create(haip=True)
+        node = Verifier.synced(registry)
+        key, leaf, ca_der = verifier_certificate(base_url)
+        config = VerifierConfig(base_url, key, (leaf,))
+        clock = Clock()
+        backend = MemoryPresentationBackend(
+            node.trust, lambda started, verified, now: {"decision": "allow", "level": verified.level}
+        )
+        holder["world"] = VerifierWorld(registry, config, backend, clock, tls, ca_der)
+        return verifier_app(config, backend, clock=clock)
+
+    with serve_https(make_app, tls) as base_url:
+        made = holder["world"]
+        made.base_url = base_url
+        yield made

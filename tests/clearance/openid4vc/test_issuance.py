@@ -170,7 +170,7 @@ def proof_with(key: SigningKey, header: dict[str, Any], claims: dict[str, Any]) 
     return encode_compact(header, claims, key)
 
 
-BAD_PROOFS = {
+BAD_PROOFS: dict[str, tuple[OAuthErrorCode, dict[str, Any], dict[str, Any]]] = {
     "wrong typ": (OAuthErrorCode.INVALID_PROOF, {"typ": "JWT"}, {}),
     "wrong audience": (OAuthErrorCode.INVALID_PROOF, {}, {"aud": "https://another.example"}),
     "old iat": (OAuthErrorCode.INVALID_PROOF, {}, {"iat": NOW - 3600}),

@@ -10,7 +10,9 @@ from tests.interop.node_scripts import run_node
 
 def test_openid4vci_library_receives_a_credential_our_node_accepts(issuer: IssuerWorld) -> None:
     made = issuer.offer()
-    code, answer = run_node("vci_holder.mjs", made.offer.uri(), made.tx_code or "", str(NOW), ca_file=issuer.tls.ca)
+    code, answer = run_node(
+        "vci_holder.mjs", made.offer.uri(), made.tx_code or "", str(NOW), ca_file=issuer.tls.ca
+    )
 
     assert code == 0, answer
     holder = Holder(SigningKey.from_private_jwk(answer["private_jwk"]))
@@ -26,5 +28,7 @@ def test_openid4vci_library_by_reference_and_its_second_redemption_is_refused(is
     code, answer = run_node("vci_holder.mjs", reference, made.tx_code or "", str(NOW), ca_file=issuer.tls.ca)
     assert code == 0, answer
 
-    code, answer = run_node("vci_holder.mjs", made.offer.uri(), made.tx_code or "", str(NOW), ca_file=issuer.tls.ca)
+    code, answer = run_node(
+        "vci_holder.mjs", made.offer.uri(), made.tx_code or "", str(NOW), ca_file=issuer.tls.ca
+    )
     assert (code, answer["error"]) == (2, "invalid_grant")
