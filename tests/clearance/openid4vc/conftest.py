@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,11 +126,11 @@ class VerifierWorld:
         )
 
 
-def verifier_certificate(base_url: str) -> tuple[SigningKey, bytes, bytes]:
+def verifier_certificate(base_url: str, now: int) -> tuple[SigningKey, bytes, bytes]:
     """A verifier CA, and a request-signing key with a leaf naming ``base_url``'s host."""
     ca = SigningKey.generate("ES256")
     ca_der = make_issuer_ca(
-        ca, jurisdiction="JP", issuer="https://node.example", not_before=NOW - DAY, not_after=NOW + 365 * DAY
+        ca, jurisdiction="JP", issuer="https://node.example", not_before=now - DAY, not_after=now + 365 * DAY
     )
     key = SigningKey.generate("ES256")
     host = urlsplit(base_url).hostname or ""
@@ -139,23 +140,26 @@ def verifier_certificate(base_url: str) -> tuple[SigningKey, bytes, bytes]:
         key.public,
         common_name="node verifier",
         names=[x509.DNSName(host)],
-        not_before=NOW - DAY,
-        not_after=NOW + 30 * DAY,
+        not_before=now - DAY,
+        not_after=now + 30 * DAY,
     )
     return key, leaf, ca_der
 
 
 @pytest.fixture
 def verifier(tmp_path: Path) -> Iterator[VerifierWorld]:
+    """The verifier world starts at the real time, read once: wallets we did not write check a
+    request object's ``exp`` against their own clock. Tests move :attr:`VerifierWorld.clock`."""
     tls = loopback_tls(tmp_path / "verifier-tls")
     holder: dict[str, VerifierWorld] = {}
+    now = int(time.time())
 
     def make_app(base_url: str) -> ASGIApp:
-        registry = RegistryWorld.create(haip=True)
-        node = Verifier.synced(registry)
-        key, leaf, ca_der = verifier_certificate(base_url)
+        registry = RegistryWorld.create(haip=True, now=now)
+        node = Verifier.synced(registry, now=now)
+        key, leaf, ca_der = verifier_certificate(base_url, now)
         config = VerifierConfig(base_url, key, (leaf,))
-        clock = Clock()
+        clock = Clock(now)
         backend = MemoryPresentationBackend(
             node.trust, lambda started, verified, now: {"decision": "allow", "level": verified.level}
         )

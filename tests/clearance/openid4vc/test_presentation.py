@@ -15,7 +15,7 @@ from clearance.openid4vc.presentation import StartedPresentation, vp_token
 from clearance.openid4vc.request_objects import REQUEST_TYP, x509_hash_client_id
 from clearance.sdjwt import present
 from tests.clearance.openid4vc.conftest import VerifierWorld, verifier_certificate
-from tests.factories import NOW, Holder, refused
+from tests.factories import Holder, refused
 
 
 @pytest.fixture
@@ -27,9 +27,11 @@ def http(verifier: VerifierWorld) -> Iterator[HolderHttp]:
 def answer(verifier: VerifierWorld, started: StartedPresentation, http: HolderHttp) -> tuple[str, Holder]:
     """The credential our wallet would present, after fetching and checking the request."""
     credential, holder = verifier.registry.issue()
-    verified = fetch_request(started.authorization_uri, http=http, trusted_cas=[verifier.ca_der], now=NOW)
+    verified = fetch_request(
+        started.authorization_uri, http=http, trusted_cas=[verifier.ca_der], now=verifier.clock.now
+    )
     plan = plan_response(verified, [credential])
-    send_response(plan, holder.key, http=http, now=NOW)
+    send_response(plan, holder.key, http=http, now=verifier.clock.now)
     return credential, holder
 
 
@@ -66,7 +68,9 @@ def test_the_wallet_discloses_only_what_the_request_asks_for(
 ) -> None:
     started = verifier.start(disclose=("given_name",))
     credential, _ = verifier.registry.issue()
-    verified = fetch_request(started.authorization_uri, http=http, trusted_cas=[verifier.ca_der], now=NOW)
+    verified = fetch_request(
+        started.authorization_uri, http=http, trusted_cas=[verifier.ca_der], now=verifier.clock.now
+    )
     assert plan_response(verified, [credential]).disclose == ("given_name",)
 
 
@@ -88,7 +92,7 @@ def form_for(
     disclose: tuple[str, ...] = (),
     tamper: bool = False,
 ) -> dict[str, str]:
-    stored = verifier.backend.load(started.request_id, NOW)
+    stored = verifier.backend.load(started.request_id, verifier.clock.now)
     assert stored is not None
     request = stored.request
     credential, holder = verifier.registry.issue()
@@ -98,7 +102,7 @@ def form_for(
         disclose=disclose,
         audience=audience or request.client_id,
         nonce=nonce or request.nonce,
-        issued_at=NOW,
+        issued_at=verifier.clock.now,
     )
     if tamper:  # another signature byte: the issuer's signature no longer verifies
         jwt, rest = presentation.split("~", 1)
@@ -155,7 +159,7 @@ def test_a_bad_response_is_refused_and_the_request_stays_open(
 def test_a_vp_token_for_another_request_is_refused(verifier: VerifierWorld, http: HolderHttp) -> None:
     first, second = verifier.start(), verifier.start()
     for_first = form_for(verifier, first)
-    stored = verifier.backend.load(second.request_id, NOW)
+    stored = verifier.backend.load(second.request_id, verifier.clock.now)
     assert stored is not None
     expect_refusal(
         verifier, http, second, {**for_first, "state": stored.request.state}, Reason.NONCE_UNKNOWN.value
@@ -190,9 +194,9 @@ def test_the_wallet_refuses_a_verifier_whose_chain_reaches_no_ca_it_trusts(
     verifier: VerifierWorld, http: HolderHttp
 ) -> None:
     started = verifier.start()
-    _, _, stranger_ca = verifier_certificate(verifier.base_url)
+    _, _, stranger_ca = verifier_certificate(verifier.base_url, verifier.clock.now)
     with refused(Reason.CHAIN_UNTRUSTED):
-        fetch_request(started.authorization_uri, http=http, trusted_cas=[stranger_ca], now=NOW)
+        fetch_request(started.authorization_uri, http=http, trusted_cas=[stranger_ca], now=verifier.clock.now)
 
 
 def test_the_wallet_refuses_a_client_id_other_than_the_certificates(
@@ -201,7 +205,7 @@ def test_the_wallet_refuses_a_client_id_other_than_the_certificates(
     started = verifier.start()
     other = started.authorization_uri.replace("x509_hash%3A", "x509_hash%3AAAAA", 1)
     with refused(Reason.UNTRUSTED_ISSUER):
-        fetch_request(other, http=http, trusted_cas=[verifier.ca_der], now=NOW)
+        fetch_request(other, http=http, trusted_cas=[verifier.ca_der], now=verifier.clock.now)
 
 
 def test_the_wallet_refuses_an_expired_request(verifier: VerifierWorld, http: HolderHttp) -> None:
@@ -211,5 +215,5 @@ def test_the_wallet_refuses_an_expired_request(verifier: VerifierWorld, http: Ho
             started.authorization_uri,
             http=http,
             trusted_cas=[verifier.ca_der],
-            now=NOW + verifier.config.request_ttl,
+            now=verifier.clock.now + verifier.config.request_ttl,
         )
