@@ -18,8 +18,8 @@ from clearance.openid4vc.issuance import IssuanceEventKind
 from clearance.openid4vc.issuer_metadata import PERSONNEL_CONFIGURATION
 from clearance.openid4vc.offers import PRE_AUTHORIZED_GRANT, NewOffer, offer_reference_uri
 from clearance.openid4vc.proofs import PROOF_TYP, make_proof
-from tests.clearance.openid4vc.conftest import IssuerWorld
 from tests.factories import NOW, Holder, Verifier, present_credential
+from tests.openid4vc_worlds import IssuerWorld
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from clearance.keys import SigningKey
-from tests.clearance.openid4vc.conftest import IssuerWorld
 from tests.factories import NOW, Holder, Verifier, present_credential
 from tests.interop.node_scripts import run_node
+from tests.openid4vc_worlds import IssuerWorld
 
 
 def test_openid4vci_library_receives_a_credential_our_node_accepts(issuer: IssuerWorld) -> None:

@@ -14,8 +14,8 @@ from clearance.openid4vc.holder_presentation import fetch_request, plan_response
 from clearance.openid4vc.presentation import StartedPresentation, vp_token
 from clearance.openid4vc.request_objects import REQUEST_TYP, x509_hash_client_id
 from clearance.sdjwt import present
-from tests.clearance.openid4vc.conftest import VerifierWorld, verifier_certificate
 from tests.factories import Holder, refused
+from tests.openid4vc_worlds import VerifierWorld, verifier_certificate
 
 
 @pytest.fixture

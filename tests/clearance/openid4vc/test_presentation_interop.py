@@ -10,9 +10,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from clearance.keys import SigningKey
-from tests.clearance.openid4vc.conftest import VerifierWorld
 from tests.factories import Holder
 from tests.interop.node_scripts import run_node
+from tests.openid4vc_worlds import VerifierWorld
 
 
 def wallet(

@@ -1,4 +1,10 @@
-"""An issuer world served over HTTPS on loopback: a HAIP registry's issuer endpoints on a memory backend."""
+"""Fixtures for the OpenID4VC tests: an issuer and a verifier served over real HTTPS on loopback.
+
+* ``issuer``: a HAIP registry's OpenID4VCI endpoints on a memory backend (time: ``NOW``, moved
+  through its clock);
+* ``verifier``: a node's OpenID4VP endpoints on a memory backend, trusting a HAIP registry
+  (time: the real time, read once, as wallets we did not write check ``exp`` on their clock).
+"""
 
 from __future__ import annotations
 
