@@ -106,7 +106,7 @@ _PERSONAL_CLAIMS = [
 
 
 def type_metadata(kind: CredentialKind, issuer: str) -> dict[str, Any]:
-    """The type metadata document of ``kind`` for ``issuer`` (SD-JWT VC draft-18 section 6)."""
+    """The type metadata document of ``kind`` for ``issuer`` (SD-JWT VC draft-18)."""
     if kind is CredentialKind.PERSONNEL:
         document: dict[str, Any] = {
             "vct": vct_for(kind, issuer),

@@ -1,4 +1,4 @@
-"""Credential issuer metadata (OpenID4VCI 1.0 section 12.2) and authorization server metadata (RFC 8414).
+"""Credential issuer metadata and authorization server metadata (RFC 8414).
 
 The registry is its own authorization server (pre-authorized code flow only). Endpoints,
 relative to the credential issuer identifier (the registry's issuer URL)::

@@ -2,7 +2,7 @@
 
 The verifier signs its request with a P-256 key certified by an X.509 certificate, sends the
 certificate in ``x5c``, and its client identifier is ``x509_hash:<base64url SHA-256 of the
-leaf's DER>`` (OpenID4VP 1.0 section 5.9.3, the prefix HAIP 1.0 asks wallets to support). The
+leaf's DER>`` (OpenID4VP 1.0; the prefix HAIP 1.0 asks wallets to support). The
 wallet fetches the request object at ``request_uri``::
 
     header  {"typ": "oauth-authz-req+jwt", "alg": "ES256", "x5c": [leaf, ...]}
