@@ -14,7 +14,8 @@ few operations that must be atomic in its store and the issuance itself:
   one the offer was made for (when staff named one) is ``invalid_proof``; a nonce used before is
   ``invalid_nonce``; then the backend issues one credential for the grant and the proven key.
 
-Every refusal leaves the store as it was (a wrong transaction code spends one try, as the spec
+Backend calls run on Starlette's (bounded) thread pool, so a database backend does not block
+the event loop. Every refusal leaves the store as it was (a wrong transaction code spends one try, as the spec
 intends), and every outcome goes to the backend's audit hook as an :class:`IssuanceEvent`:
 codes and identifiers, never personal data or codes.
 """
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -201,7 +203,7 @@ def issuer_app(
         return JSONResponse(server_metadata)
 
     async def offer_endpoint(request: Request) -> Response:
-        found = backend.offer_json(str(request.path_params["offer_id"]), clock())
+        found = await run_in_threadpool(backend.offer_json, str(request.path_params["offer_id"]), clock())
         if found is None:
             return JSONResponse({"error": "not_found"}, status_code=404, headers=NO_STORE)
         return Response(found, media_type="application/json", headers=NO_STORE)
@@ -218,7 +220,8 @@ def issuer_app(
             raise ProtocolError(OAuthErrorCode.INVALID_GRANT, "the transaction code is wrong")
         now = clock()
         access_token = b64url_encode(random_bytes(32))
-        outcome, offer_id = backend.redeem(
+        outcome, offer_id = await run_in_threadpool(
+            backend.redeem,
             code_digest(code),
             None if tx_code is None else tx_code_digest(code, tx_code),
             code_digest(access_token),
@@ -226,11 +229,15 @@ def issuer_app(
             now,
         )
         if outcome is not Redemption.REDEEMED:
-            backend.audit(IssuanceEvent(IssuanceEventKind.OFFER_REFUSED, offer_id, outcome.value, now))
+            await run_in_threadpool(
+                backend.audit, IssuanceEvent(IssuanceEventKind.OFFER_REFUSED, offer_id, outcome.value, now)
+            )
             if outcome is Redemption.TX_CODE_REQUIRED:
                 raise ProtocolError(OAuthErrorCode.INVALID_REQUEST, "this offer needs its transaction code")
             raise ProtocolError(OAuthErrorCode.INVALID_GRANT, _REFUSED_REDEMPTION[outcome])
-        backend.audit(IssuanceEvent(IssuanceEventKind.OFFER_REDEEMED, offer_id, outcome.value, now))
+        await run_in_threadpool(
+            backend.audit, IssuanceEvent(IssuanceEventKind.OFFER_REDEEMED, offer_id, outcome.value, now)
+        )
         return JSONResponse(
             {"access_token": access_token, "token_type": "Bearer", "expires_in": access_token_ttl},
             headers=NO_STORE,
@@ -241,7 +248,7 @@ def issuer_app(
 
     async def credential(request: Request) -> Response:
         now = clock()
-        grant = backend.grant(code_digest(_bearer(request)), now)
+        grant = await run_in_threadpool(backend.grant, code_digest(_bearer(request)), now)
         if grant is None:
             raise ProtocolError(OAuthErrorCode.INVALID_TOKEN, "the access token is not valid (or was used)")
         try:
@@ -277,10 +284,10 @@ def issuer_app(
             raise ProtocolError(
                 OAuthErrorCode.INVALID_PROOF, "the proof is for another key than the one this offer is for"
             )
-        if not backend.use_nonce(proven.nonce_id, proven.nonce_expires_at, now):
+        if not await run_in_threadpool(backend.use_nonce, proven.nonce_id, proven.nonce_expires_at, now):
             raise ProtocolError(OAuthErrorCode.INVALID_NONCE, "the c_nonce was already used")
         try:
-            return backend.issue(grant, proven.key, now), proven.key
+            return await run_in_threadpool(backend.issue, grant, proven.key, now), proven.key
         except StorageError as exc:
             raise ProtocolError(OAuthErrorCode.SERVER_ERROR, "the registry cannot issue right now") from exc
         except ClearanceError as exc:

@@ -46,6 +46,7 @@ class MemoryIssuanceBackend:
         self._offers: dict[str, _Offer] = {}
         self._by_id: dict[str, str] = {}
         self._tokens: dict[str, _Token] = {}
+        self._by_offer: dict[str, _Token] = {}
         self._nonces: dict[str, int] = {}
         self._max_nonces = max_nonces
         self.events: list[IssuanceEvent] = []
@@ -85,7 +86,7 @@ class MemoryIssuanceBackend:
                         return Redemption.BURNT, record.offer_id
                     return Redemption.WRONG_TX_CODE, record.offer_id
             offer.redeemed = True
-            self._tokens[token_digest] = _Token(
+            token = _Token(
                 Grant(
                     record.offer_id,
                     record.configuration_id,
@@ -94,6 +95,7 @@ class MemoryIssuanceBackend:
                     token_expires_at,
                 )
             )
+            self._tokens[token_digest] = self._by_offer[record.offer_id] = token
             return Redemption.REDEEMED, record.offer_id
 
     def offer_json(self, offer_id: str, now: int) -> str | None:
@@ -127,7 +129,7 @@ class MemoryIssuanceBackend:
 
     def issue(self, grant: Grant, holder: PublicKey, now: int) -> str:
         with self._lock:
-            token = next((t for t in self._tokens.values() if t.grant == grant), None)
+            token = self._by_offer.get(grant.offer_id)
             if token is None or token.used:
                 raise ConflictError("this grant was already used")
             token.used = True

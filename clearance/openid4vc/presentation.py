@@ -19,7 +19,8 @@ verification reason) without changing anything until the last step:
    whichever of two concurrent posts comes second);
 7. the backend decides and records the decision.
 
-A refused response is reported to the backend's :meth:`PresentationBackend.refused` hook (to
+Backend calls and the verification run on Starlette's (bounded) thread pool, off the event
+loop. A refused response is reported to the backend's :meth:`PresentationBackend.refused` hook (to
 log it as the node logs every decision); the request stays open for a good response until it
 expires.
 """
@@ -35,6 +36,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -230,9 +232,9 @@ def verifier_app(
     async def response(request: Request) -> Response:
         now = clock()
         request_id = str(request.path_params["request_id"])
-        started = backend.load(request_id, now)
+        started = await run_in_threadpool(backend.load, request_id, now)
         if started is None:
-            backend.refused(None, "request_not_open", now)
+            await run_in_threadpool(backend.refused, None, "request_not_open", now)
             raise ProtocolError(OAuthErrorCode.INVALID_REQUEST, "no such request, or it was already answered")
         try:
             verified = _check(
@@ -251,7 +253,7 @@ def verifier_app(
                 "the request was already answered",
                 reason=Reason.NONCE_REPLAYED,
             )
-        backend.decide(started, verified, now)
+        await run_in_threadpool(backend.decide, started, verified, now)
         return JSONResponse({}, headers=NO_STORE)
 
     def _check(form: Mapping[str, str], started: PresentationRequest, now: int) -> VerifiedPresentation:

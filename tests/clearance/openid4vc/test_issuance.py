@@ -3,7 +3,9 @@ the spec's error code and changes nothing."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -282,3 +284,22 @@ def test_an_oversized_request_is_refused_before_it_is_read(session: Session) -> 
         headers={"Authorization": f"Bearer {session.token}", "Content-Type": "application/json"},
     )
     assert status == 413
+
+
+def test_concurrent_redemptions_of_one_offer_give_one_access_token(
+    issuer: IssuerWorld, http: HolderHttp
+) -> None:
+    made = issuer.offer()
+    barrier = threading.Barrier(6)
+
+    def attempt() -> str:
+        barrier.wait()
+        try:
+            redeem(http, issuer, made, made.tx_code)
+        except ProtocolError as error:
+            return error.code.value
+        return "redeemed"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(lambda _: attempt(), range(6)))
+    assert sorted(outcomes) == ["invalid_grant"] * 5 + ["redeemed"]

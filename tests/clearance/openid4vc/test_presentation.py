@@ -3,7 +3,9 @@ with ``invalid_request`` and the verification reason, and change nothing."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -217,3 +219,24 @@ def test_the_wallet_refuses_an_expired_request(verifier: VerifierWorld, http: Ho
             trusted_cas=[verifier.ca_der],
             now=verifier.clock.now + verifier.config.request_ttl,
         )
+
+
+def test_of_two_concurrent_posts_of_one_response_one_is_decided(
+    verifier: VerifierWorld, http: HolderHttp
+) -> None:
+    started = verifier.start()
+    form = form_for(verifier, started)
+    barrier = threading.Barrier(2)
+
+    def attempt() -> bool:
+        barrier.wait()
+        try:
+            post(http, started, verifier, form)
+        except ProtocolError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: attempt(), range(2)))
+    assert sorted(outcomes) == [False, True]
+    assert len(verifier.backend.decisions) == 1
