@@ -546,6 +546,7 @@ class SdJwtInspector(Inspector):
         issuing = trust.require_issuing("a credential")
         verify_compact(jws, issuing.key(jws.kid, "the credential"), what="credential")
         report.passed.append(f"issuer signature by {jws.kid} from {issuing.source}")
+        _check_x5c(jws.header, issuing, jws.kid, trust.at, report)
         if issuing.bundle is not None:
             _check_against_bundle(claims, jws.kid, issuing.bundle)
             report.passed.append(f"issuer, key window, level and categories fit {issuing.source}")
@@ -566,6 +567,24 @@ def _nesting_depth(value: Any) -> int:
             deepest = max(deepest, depth)
             stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
+
+
+def _check_x5c(header: dict[str, Any], issuing: IssuingKeys, kid: str | None, at: int, report: Report) -> None:
+    """The HAIP profile's ``x5c`` chain, as a node checks it: against the bundle's issuer CAs.
+
+    Raises:
+        VerificationError: the chain does not reach a CA of the bundle, certifies another key,
+            is not valid at ``at`` or has the wrong key usage.
+    """
+    from clearance.certificates import verify_x5c
+
+    if "x5c" not in header:
+        return
+    if issuing.bundle is None:
+        report.not_checked.append("x5c chain: not checked (needs the trust bundle's issuer CAs, not a JWK Set)")
+        return
+    verify_x5c(header["x5c"], issuing.bundle.issuer_cas, issuing.key(kid, "the x5c leaf"), at)
+    report.passed.append(f"x5c chain certifies {kid} and reaches an issuer CA of {issuing.source}")
 
 
 def _check_against_bundle(claims: CredentialClaims, kid: str | None, bundle: TrustBundle) -> None:
@@ -651,6 +670,7 @@ class StatusListTokenInspector(Inspector):
         issuing = trust.require_issuing("a status list token")
         verify_compact(token.jws, issuing.key(token.kid, "the status list token"), what="status list token")
         report.passed.append(f"signature by {token.kid} from {issuing.source}")
+        _check_x5c(token.jws.header, issuing, token.kid, trust.at, report)
         if issuing.bundle is not None:
             location = issuing.bundle.status_list_location(token.uri)
             if location is None:

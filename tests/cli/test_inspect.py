@@ -25,7 +25,7 @@ from cli import exits
 from cli.inspect_command import MAX_INPUT_BYTES
 from cli.main import cli
 from tests.cli.conftest import Artifacts, Run, run_cli, run_script
-from tests.factories import DAY, NOW, Holder, present_credential
+from tests.factories import DAY, NOW, Holder, RegistryWorld, present_credential
 
 AT = ["--at", str(NOW)]
 
@@ -492,3 +492,17 @@ def test_control_and_bidi_characters_from_the_artifact_are_escaped(artifacts: Ar
         assert not {"\x1b", "\u202e", "\x9b"} & set(run.stdout)
     assert "\\u001b[2J\\u202eevil\\u009b" in human.stdout
     assert machine.json()["claims"]["given_name"] == hostile
+
+
+def test_a_haip_credential_is_checked_against_the_bundles_issuer_ca(tmp_path: Path) -> None:
+    world = RegistryWorld.create(haip=True)
+    bundle = tmp_path / "bundle.jwt"
+    bundle.write_text(world.bundle())
+    good, bad = tmp_path / "good.sd-jwt", tmp_path / "bad.sd-jwt"
+    good.write_text(world.issue()[0])
+    stranger = RegistryWorld.create(haip=True)
+    bad.write_text(world.issue(x5c=(stranger.leaf_certificate(world.issuing),))[0])
+
+    report = inspect(str(good), "--jwks", str(bundle), "--json").json()
+    assert any("x5c chain certifies" in line for line in report["verification"]["passed"])
+    assert_refused(inspect(str(bad), "--jwks", str(bundle), "--json"), "chain_untrusted")
