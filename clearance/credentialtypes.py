@@ -54,10 +54,21 @@ def vct_for(kind: CredentialKind, issuer: str) -> str:
     return f"{_base(issuer)}/types/{kind.value}/{TYPE_VERSION}"
 
 
+LEGACY_VCT = {
+    "urn:clearance:vct:personnel:1": CredentialKind.PERSONNEL,
+    "urn:clearance:vct:facility:1": CredentialKind.FACILITY,
+}
+"""The ``vct`` values credentials carried before the HTTPS URLs. Still read (a credential issued
+with one stays valid until it expires); never issued."""
+
+
 def kind_of(vct: object, issuer: object) -> CredentialKind | None:
     """The kind ``vct`` names for ``issuer``, or None when it names none of ours."""
     if type(vct) is not str or type(issuer) is not str:
         return None
+    legacy = LEGACY_VCT.get(vct)
+    if legacy is not None:
+        return legacy
     prefix = _base(issuer) + "/types/"
     if not vct.startswith(prefix):
         return None

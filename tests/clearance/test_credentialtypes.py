@@ -33,12 +33,17 @@ def test_vct_urls_are_under_the_issuer_and_name_their_kind() -> None:
         "https://other.example/types/personnel/v1",  # another issuer's type
         f"{ISSUER}/types/personnel/v2",
         f"{ISSUER}/types/personnel/v1/",
-        "urn:clearance:vct:personnel:1",
+        "urn:clearance:vct:personnel:2",
         7,
     ],
 )
 def test_a_vct_that_is_not_one_of_the_issuers_types_names_no_kind(vct: object) -> None:
     assert kind_of(vct, ISSUER) is None
+
+
+def test_the_urns_of_credentials_issued_before_still_name_their_kind() -> None:
+    assert kind_of("urn:clearance:vct:personnel:1", ISSUER) is CredentialKind.PERSONNEL
+    assert kind_of("urn:clearance:vct:facility:1", ISSUER) is CredentialKind.FACILITY
 
 
 def test_documents_are_served_at_the_vct_paths_and_match_the_integrity() -> None:
