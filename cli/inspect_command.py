@@ -569,7 +569,9 @@ def _nesting_depth(value: Any) -> int:
     return deepest
 
 
-def _check_x5c(header: dict[str, Any], issuing: IssuingKeys, kid: str | None, at: int, report: Report) -> None:
+def _check_x5c(
+    header: dict[str, Any], issuing: IssuingKeys, kid: str | None, at: int, report: Report
+) -> None:
     """The HAIP profile's ``x5c`` chain, as a node checks it: against the bundle's issuer CAs.
 
     Raises:
@@ -581,7 +583,9 @@ def _check_x5c(header: dict[str, Any], issuing: IssuingKeys, kid: str | None, at
     if "x5c" not in header:
         return
     if issuing.bundle is None:
-        report.not_checked.append("x5c chain: not checked (needs the trust bundle's issuer CAs, not a JWK Set)")
+        report.not_checked.append(
+            "x5c chain: not checked (needs the trust bundle's issuer CAs, not a JWK Set)"
+        )
         return
     verify_x5c(header["x5c"], issuing.bundle.issuer_cas, issuing.key(kid, "the x5c leaf"), at)
     report.passed.append(f"x5c chain certifies {kid} and reaches an issuer CA of {issuing.source}")
