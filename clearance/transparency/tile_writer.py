@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clearance.errors import StorageError
+from clearance.errors import StorageError, VerificationError
 from clearance.transparency.merkle import HASH_SIZE, MAX_TREE_SIZE
 from clearance.transparency.tiles import (
     MAX_ENTRY_SIZE,
@@ -56,7 +56,11 @@ class TileEdge:
             raise StorageError(f"log edge does not match a log of {self.size} entries")
         if any(len(data) != tile.width * HASH_SIZE for tile, data in self.tiles):
             raise StorageError("log edge holds a tile of the wrong length")
-        if sum(1 for _ in iter_bundle(self.bundle)) != self.size % TILE_WIDTH:
+        try:
+            width = sum(1 for _ in iter_bundle(self.bundle))
+        except VerificationError as exc:
+            raise StorageError(f"log edge: {exc.detail}") from exc
+        if width != self.size % TILE_WIDTH:
             raise StorageError("log edge holds a partial entry bundle of the wrong width")
 
     @property

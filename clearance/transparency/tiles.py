@@ -111,7 +111,7 @@ def parse_path(path: str) -> Tile | EntryBundle:
     if len(parts) < 3 or parts[0] != "tile":
         raise MalformedError("not a tile path")
     width = TILE_WIDTH
-    if len(parts) >= 5 and parts[-2].endswith(".p"):
+    if len(parts) >= 4 and parts[-2].endswith(".p"):
         if not _DECIMAL.fullmatch(parts[-1]) or not 1 <= int(parts[-1]) < TILE_WIDTH:
             raise MalformedError("partial tile width must be 1 to 255")
         width = int(parts[-1])
