@@ -8,7 +8,6 @@ import select
 import signal
 import ssl
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,7 +130,7 @@ class WitnessProcess:
 
 
 @pytest.fixture
-def followed_log(witness_dir: Path) -> Iterator[WitnessedLog]:
+def followed_log(witness_dir: Path) -> WitnessedLog:
     log = WitnessedLog.create()
     log.grow(100)
     assert (
