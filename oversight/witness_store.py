@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ class WitnessStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # Writers in this process queue here instead of in SQLite's sleeping busy handler.
+        self._write_lock = threading.Lock()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -130,7 +133,7 @@ class WitnessStore:
         Returns:
             Whether the row was updated (False: another request advanced it first).
         """
-        with self._connect() as db:
+        with self._write_lock, self._connect() as db:
             cursor = db.execute(
                 "UPDATE logs SET size = ?, root_hash = ?, checkpoint = ?, updated_at = ? "
                 "WHERE origin = ? AND size = ? AND root_hash = ?",
