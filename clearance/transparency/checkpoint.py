@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clearance.errors import MalformedError, Reason, VerificationError
@@ -127,7 +126,3 @@ def open_checkpoint(data: bytes | Note, log: NoteVerifier, *, origin: str) -> Si
         )
     return SignedCheckpoint(checkpoint, verified)
 
-
-def checkpoint_note_with(note: Note, signature_lines: Sequence[str]) -> bytes:
-    """``note`` with extra signature lines (a witness's reply) appended."""
-    return note.to_bytes() + "".join(signature_lines).encode()
