@@ -60,6 +60,8 @@ class VisitDecision:
     """The outcome of checking a visit assurance, and where it sits in the decision log."""
 
     allowed: bool
+    code: str
+    """``visit_allowed`` or the verification reason that refused it."""
     reasons: tuple[str, ...]
     sequence: int
     assurance: VisitAssurance | None = None
@@ -243,7 +245,7 @@ class Gatekeeper:
             sequence = self.decisions.append(at=now, allowed=allowed, code=code, record=record)
         except StorageError as exc:
             raise StorageError(f"decision not given: it could not be logged ({exc})") from exc
-        return VisitDecision(allowed, tuple(reasons), sequence, checked, jurisdiction)
+        return VisitDecision(allowed, code, tuple(reasons), sequence, checked, jurisdiction)
 
     def _decide(
         self,

@@ -77,6 +77,7 @@ def decision_pb(logged: LoggedDecision) -> pb.AuthorizeResponse:
     decision = logged.decision
     return pb.AuthorizeResponse(
         allowed=decision.allowed,
+        code=decision.code,
         reasons=decision.reasons,
         log_sequence=logged.sequence,
         presenter_jurisdiction=decision.presenter_jurisdiction,
@@ -164,6 +165,7 @@ class NodeServicer(rpc.NodeServiceServicer):
         result = self._gatekeeper.verify_visit(request.assurance, request.presentation)
         response = pb.VerifyVisitResponse(
             allowed=result.allowed,
+            code=result.code,
             reasons=result.reasons,
             log_sequence=result.sequence,
             visitor_jurisdiction=result.visitor_jurisdiction,
