@@ -80,7 +80,9 @@ class PeerSessions:
             raise InvalidArgumentError(
                 "caller_nonce", "a nonce and audience of at most 256 characters are required"
             )
-        facility = self._gatekeeper.facility.verify_peer(facility_presentation)
+        facility = self._gatekeeper.facility.verify_peer(
+            facility_presentation, nonces=self._gatekeeper.peer_nonces
+        )
         answer = self._gatekeeper.facility.present(audience=caller_audience, nonce=caller_nonce)
         now = self._gatekeeper.clock()
         session = PeerSession(secrets.token_urlsafe(24), facility, now + self._ttl)

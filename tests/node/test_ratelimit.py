@@ -11,7 +11,7 @@ from clearance.channel import open_channel
 from clearance.errors import RateLimitedError
 from clearance.v1 import node_pb2, node_pb2_grpc
 from node.peers import PeerSessions
-from node.ratelimit import RateLimiter, caller_address
+from node.ratelimit import CallerLimiter, RateLimiter, caller_address
 from node.server import RunningServer, start_peer_api
 from node.servicers import PeerServicer
 from tests.factories import RegistryWorld, Verifier
@@ -82,9 +82,11 @@ def desk(desk_for: DeskFactory) -> Desk:
 
 @pytest.fixture
 def peer_api(desk: Desk) -> Iterator[RunningServer]:
-    limiter = RateLimiter(rate=0.001, burst=5)
     server = start_peer_api(
-        PeerServicer(desk.gatekeeper, PeerSessions(desk.gatekeeper), limiter), "127.0.0.1:0", tls=None
+        PeerServicer(desk.gatekeeper, PeerSessions(desk.gatekeeper)),
+        "127.0.0.1:0",
+        tls=None,
+        callers=CallerLimiter(rate=0.001, burst=5),
     )
     yield server
     server.stop(0.5)
