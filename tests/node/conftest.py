@@ -20,7 +20,7 @@ import pytest
 from clearance.keys import PublicKey, SigningKey
 from clearance.statusdelta import sign_status_delta
 from clearance.trust import TrustStore
-from clearance.verify import MemoryNonceStore, StalenessPolicy, VerifiedPresentation
+from clearance.verify import MemoryNonceStore, NonceStore, StalenessPolicy, VerifiedPresentation
 from node.decision_log import DecisionLog
 from node.decisions import Label
 from node.facility import FacilityIdentity
@@ -76,6 +76,7 @@ def make_desk(
     node_key: SigningKey,
     now: int = NOW,
     policy: StalenessPolicy | None = None,
+    peer_nonces: NonceStore | None = None,
 ) -> Desk:
     clock = [now]
     state = TrustedState(trust)
@@ -99,6 +100,7 @@ def make_desk(
         clock=lambda: clock[0],
         facility=identity,
         decisions=DecisionLog(log_path),
+        peer_nonces=peer_nonces,
     )
     return Desk(gatekeeper, clock, node_key)
 
