@@ -121,13 +121,12 @@ class RawGrpcConnection:
             self._flush()
         return sent
 
-    def push_oversized(self, path: str, claimed: int, budget: int) -> tuple[int, StreamResult]:
-        """Start a call claiming a ``claimed``-byte message and send its body until refused or ``budget`` is spent.
+    def push_oversized(self, stream: int, claimed: int, budget: int) -> tuple[int, StreamResult]:
+        """On a started call, claim a ``claimed``-byte message; send its body until refused or ``budget`` is spent.
 
         Returns:
             The body bytes the server let through before it ended the stream, and what it answered.
         """
-        stream = self.start(path)
         self.send(stream, struct.pack(">BI", 0, claimed))
         chunk = b"\0" * 16384
         sent = 0
