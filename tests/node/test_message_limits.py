@@ -20,8 +20,8 @@ from typing import Any
 import grpc
 import pytest
 
-from clearance.keys import SigningKey
 from clearance.errors import RateLimitedError
+from clearance.keys import SigningKey
 from node.client import NodeClient
 from node.decisions import Label
 from node.peers import PeerSessions
