@@ -49,8 +49,16 @@ class Desk:
     def at(self, seconds: int) -> None:
         self.clock[0] = seconds
 
-    def present(self, credential: str, holder: Holder, *, disclose: tuple[str, ...] = ("employer",)) -> str:
-        nonce = self.gatekeeper.challenge().nonce
+    def present(
+        self,
+        credential: str,
+        holder: Holder,
+        *,
+        disclose: tuple[str, ...] = ("employer",),
+        nonce: str | None = None,
+    ) -> str:
+        """A presentation bound to ``nonce`` (a fresh local challenge's when None)."""
+        nonce = nonce if nonce is not None else self.gatekeeper.challenge().nonce
         return present_credential(
             credential, holder, nonce=nonce, audience=AUDIENCE, disclose=disclose, issued_at=self.now
         )
@@ -77,9 +85,11 @@ def make_desk(
     now: int = NOW,
     policy: StalenessPolicy | None = None,
     peer_nonces: NonceStore | None = None,
+    state: TrustedState | None = None,
 ) -> Desk:
+    """A desk over ``trust`` (or over ``state``, a trust state the test controls, when given)."""
     clock = [now]
-    state = TrustedState(trust)
+    state = state if state is not None else TrustedState(trust)
     nonces = MemoryNonceStore()
     policy = policy or StalenessPolicy()
     identity = FacilityIdentity(
