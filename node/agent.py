@@ -31,7 +31,7 @@ from clearance.tls import TlsFiles
 from clearance.verify import MemoryNonceStore
 from node import config as files
 from node.clock import Clock, UnsafeFileClock, system_clock
-from node.config import LOCAL_ADDR, PEER_ADDR, NodeConfig, read_secret
+from node.config import LOCAL_ADDR, PEER_ADDR, NodeConfig, check_private_files, read_secret
 from node.decision_log import DecisionLog
 from node.facility import FacilityIdentity
 from node.gatekeeper import Gatekeeper
@@ -126,9 +126,11 @@ class NodeAgent:
 
         Raises:
             InvalidArgumentError: a bad node.toml (the key is named).
-            StorageError: missing or unreadable files, or a store that pins another root.
+            StorageError: missing or unreadable files, a directory or private file that others
+                may read, or a store that pins another root.
         """
         config = NodeConfig.load(directory)
+        check_private_files(config.directory)
         clock = clock or node_clock(config)
         lock = lock_directory(config)
         token = read_secret(config.path(files.TOKEN_NAME))

@@ -297,9 +297,13 @@ def init_node(
     clock: SharedClock,
     fingerprint: str | None = None,
     peer: bool = False,
+    peer_tls: bool = False,
     staleness: dict[str, int] | None = None,
 ) -> Run:
-    """``clearance node init`` (in this process), with the test clock file and fast retries."""
+    """``clearance node init`` (in this process), with the test clock file and fast retries.
+
+    ``peer`` serves the peer API in plaintext on loopback; ``peer_tls`` over TLS (made by init).
+    """
     args = [
         "node",
         "init",
@@ -324,6 +328,8 @@ def init_node(
     ]
     if peer:
         args += ["--peer-listen", "127.0.0.1:0", "--peer-insecure"]
+    elif peer_tls:
+        args += ["--peer-listen", "127.0.0.1:0"]
     for level, age in (staleness or {}).items():
         args += ["--staleness", f"{level}={age}"]
     return run_cli(args)
