@@ -24,7 +24,6 @@ from typing import Any
 
 import grpc
 
-from clearance.channel import open_channel
 from clearance.errors import StorageError
 from clearance.keys import atomic_write, read_private_key
 from clearance.tls import TlsFiles
@@ -41,12 +40,18 @@ from node.servicers import NodeServicer, PeerServicer
 from node.state import TrustedState
 from node.status import NodeStatus, describe
 from node.store import NodeStore
-from node.sync import Syncer, UpdateApplier
+from node.sync import Syncer, UpdateApplier, channel_options
 
 log = logging.getLogger("clearance.node")
 
 NONCE_TTL = 300
 LOCK_NAME = "node.lock"
+REGISTRY_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+)
+"""As every client channel of ours (keepalive so a dead stream is noticed; documents up to their caps)."""
 
 
 def lock_directory(config: NodeConfig) -> int:
@@ -76,10 +81,18 @@ def node_clock(config: NodeConfig) -> Clock:
 
 
 def registry_channel(config: NodeConfig) -> grpc.Channel:
-    """A channel to the registry's publication API (public methods: no bearer token)."""
+    """A channel to the registry's publication API (public methods: no bearer token).
+
+    Its reconnection backoff follows the node's ``max_backoff`` (:func:`node.sync.channel_options`).
+    """
     ca_path = config.path(files.REGISTRY_CA_NAME)
+    options = [*REGISTRY_CHANNEL_OPTIONS, *channel_options(config.max_backoff)]
+    if config.registry_insecure:
+        return grpc.insecure_channel(config.registry, options=options)
     ca = ca_path.read_bytes() if ca_path.exists() else None
-    return open_channel(config.registry, ca_pem=ca, insecure=config.registry_insecure)
+    return grpc.secure_channel(
+        config.registry, grpc.ssl_channel_credentials(root_certificates=ca), options=options
+    )
 
 
 def open_trust(config: NodeConfig, *, repair: bool) -> tuple[NodeStore, TrustedState]:

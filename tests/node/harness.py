@@ -83,6 +83,8 @@ class RegistryHarness:
     clock: SharedClock
     database_url: str
     tls: bool = False
+    heartbeat: float = 1.0
+    """Seconds of quiet before the registry tells a subscriber it is caught up."""
     ctx: RegistryContext | None = None
     running: server.RunningRegistry | None = None
     port: int = 0
@@ -103,7 +105,7 @@ class RegistryHarness:
             self.ctx,
             f"127.0.0.1:{self.port}",
             insecure=not self.tls,
-            heartbeat=1.0,
+            heartbeat=self.heartbeat,
             freshness_check=0.2,
             max_workers=64,
         )
