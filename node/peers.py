@@ -15,6 +15,11 @@ The exchange, node A (the caller) and node B (the server)::
             organization as the recipient (its facility credential re-checked
             now), logs the decision, and answers.
 
+B's nonces come from its peer store (``Gatekeeper.peer_challenge``), never
+from the store of its local API, so callers of the peer port cannot evict a
+nonce B's own organization is waiting on; the calls are admitted and limited
+per caller before anything is read (:mod:`node.server`, :mod:`node.ratelimit`).
+
 The session id is a bearer secret for :data:`SESSION_TTL` seconds: serve the
 peer API over TLS beyond loopback (``peer_listen`` with ``peer_insecure =
 false``), as ``node init`` sets up.

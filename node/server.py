@@ -99,7 +99,7 @@ LOCAL_LIMITS = ServiceLimits(
         "Challenge": 1 * KIB,
         "GetSyncStatus": 1 * KIB,
         "Authorize": 192 * KIB,  # two presentations of at most 64 KiB each, and a label
-        "VerifyVisit": 192 * KIB,
+        "VerifyVisit": 96 * KIB,  # an assurance of at most 8 KiB and a presentation
     },
 )
 """The local API: callers hold the local token (checked from the headers, before any of this)."""
