@@ -552,9 +552,9 @@ def _emit_decision(response: Any, label: Label, json_output: bool) -> None:
 
     emit(data, json_output=json_output, human=human)
     if not response.allowed:
-        raise PolicyError(
-            response.code or "denied", f"not allowed; decision {response.log_sequence} in the log says why"
-        )
+        code = response.code or "denied"  # the decision's own code, from the wire
+        first = response.reasons[0] if response.reasons else "denied"
+        raise PolicyError(code, first.removeprefix(f"{code}: "))  # words for people, shown as given
 
 
 # -- decision log ------------------------------------------------------------------
