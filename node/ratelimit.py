@@ -46,9 +46,6 @@ PREFIX_IN_FLIGHT = 32
 MAX_CALLERS = 10_000
 """Buckets remembered per kind (addresses; prefixes)."""
 
-PEER_RATE = ADDRESS_RATE
-PEER_BURST = ADDRESS_BURST
-
 
 def caller_address(peer: str) -> str:
     """The address part of a gRPC peer string (``ipv4:10.0.0.7:51234`` -> ``ipv4:10.0.0.7``).
@@ -118,43 +115,6 @@ class _Buckets:
 
     def wait(self, tokens: float) -> float:
         return (1.0 - tokens) / self.rate
-
-
-class RateLimiter:
-    """A token bucket per key; thread-safe; time injected."""
-
-    def __init__(
-        self,
-        rate: float = ADDRESS_RATE,
-        burst: int = ADDRESS_BURST,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = MAX_CALLERS,
-    ) -> None:
-        self._buckets = _Buckets(rate, burst, max_keys)
-        self._clock = clock
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        """Callers remembered."""
-        with self._lock:
-            return len(self._buckets.table)
-
-    def take(self, key: str) -> None:
-        """Spend one token of ``key``'s bucket.
-
-        Raises:
-            RateLimitedError: the bucket is empty; says when to try again.
-        """
-        now = self._clock()
-        with self._lock:
-            tokens = self._buckets.tokens(key, now)
-            if tokens < 1.0:
-                self._buckets.set(key, tokens, now)
-                raise RateLimitedError(
-                    f"too many requests from {key[:80]}; try again in {self._buckets.wait(tokens):.1f}s"
-                )
-            self._buckets.set(key, tokens - 1.0, now)
 
 
 class CallerLimiter:
