@@ -40,7 +40,7 @@ from node.servicers import NodeServicer, PeerServicer
 from node.state import TrustedState
 from node.status import NodeStatus, describe
 from node.store import NodeStore
-from node.sync import Syncer, UpdateApplier, channel_options
+from node.sync import INITIAL_BACKOFF, Syncer, UpdateApplier
 
 log = logging.getLogger("clearance.node")
 
@@ -80,10 +80,32 @@ def node_clock(config: NodeConfig) -> Clock:
     return system_clock if path is None else UnsafeFileClock(path)
 
 
+GRPC_JITTER = 0.2
+"""gRPC spreads its reconnection backoff by this fraction either way; the cap leaves room for it."""
+
+
+def channel_options(max_backoff: float) -> list[tuple[str, int]]:
+    """gRPC channel settings that keep the channel's reconnection within the node's backoff.
+
+    gRPC reconnects a broken channel on a schedule of its own (1 s doubling by 1.6 up
+    to 120 s by default) and fails calls at once in between: the node's shorter
+    backoff would retry into a channel still waiting. The channel starts at
+    :data:`INITIAL_BACKOFF` and never waits more than ``max_backoff``, its own
+    jitter included; a connection attempt may take up to ``max_backoff`` (at least
+    1 s, at most gRPC's usual 20 s).
+    """
+    cap_ms = max(1, int(max_backoff * 1000 / (1 + GRPC_JITTER)))
+    return [
+        ("grpc.initial_reconnect_backoff_ms", min(int(INITIAL_BACKOFF * 1000), cap_ms)),
+        ("grpc.max_reconnect_backoff_ms", cap_ms),
+        ("grpc.min_reconnect_backoff_ms", min(max(1000, int(max_backoff * 1000)), 20_000)),
+    ]
+
+
 def registry_channel(config: NodeConfig) -> grpc.Channel:
     """A channel to the registry's publication API (public methods: no bearer token).
 
-    Its reconnection backoff follows the node's ``max_backoff`` (:func:`node.sync.channel_options`).
+    Its reconnection backoff follows the node's ``max_backoff`` (:func:`channel_options`).
     """
     ca_path = config.path(files.REGISTRY_CA_NAME)
     options = [*REGISTRY_CHANNEL_OPTIONS, *channel_options(config.max_backoff)]

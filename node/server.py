@@ -221,7 +221,6 @@ async def _serve(
     finally:
         if callers is not None and caller is not None:
             callers.release(caller)
-    raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
 async def _receive(

@@ -19,7 +19,7 @@ core accepted it, and only then publishes the new snapshot
   :data:`INITIAL_BACKOFF`, capped at ``max_backoff``, with jitter (a random
   half of it), so that thousands of nodes that lost one registry do not
   come back in step. The channel's own reconnection backoff is set from the
-  same settings (:func:`channel_options`): left to gRPC's defaults (up to
+  same settings (:func:`node.agent.channel_options`): left to gRPC's defaults (up to
   120 s), it would override the node's and keep a node away from a
   registry that is back for minutes.
 * **poll**: once the stream has been down for ``poll_interval`` seconds, the
@@ -92,26 +92,6 @@ CALL_TIMEOUT = 30.0
 """Seconds allowed for one unary call to the registry."""
 INITIAL_BACKOFF = 0.25
 """Seconds: the first wait before reconnecting (then doubled per failure, up to ``max_backoff``)."""
-GRPC_JITTER = 0.2
-"""gRPC spreads its reconnection backoff by this fraction either way; the cap leaves room for it."""
-
-
-def channel_options(max_backoff: float) -> list[tuple[str, int]]:
-    """gRPC channel settings that keep the channel's reconnection within the node's backoff.
-
-    gRPC reconnects a broken channel on a schedule of its own (1 s doubling by 1.6 up
-    to 120 s by default) and fails calls at once in between: the node's shorter
-    backoff would retry into a channel still waiting. The channel starts at
-    :data:`INITIAL_BACKOFF` and never waits more than ``max_backoff``, its own
-    jitter included; a connection attempt may take up to ``max_backoff`` (at least
-    1 s, at most gRPC's usual 20 s).
-    """
-    cap_ms = max(1, int(max_backoff * 1000 / (1 + GRPC_JITTER)))
-    return [
-        ("grpc.initial_reconnect_backoff_ms", min(int(INITIAL_BACKOFF * 1000), cap_ms)),
-        ("grpc.max_reconnect_backoff_ms", cap_ms),
-        ("grpc.min_reconnect_backoff_ms", min(max(1000, int(max_backoff * 1000)), 20_000)),
-    ]
 
 
 @dataclass(frozen=True)
