@@ -85,6 +85,18 @@ class Reason(enum.StrEnum):
     CERTIFICATE_EXPIRED = "certificate_expired"
     CERTIFICATE_KEY_MISMATCH = "certificate_key_mismatch"
     CERTIFICATE_USAGE = "certificate_usage"
+    # Transparency log (c2sp.org tlog-* specifications, RFC 9162 proofs).
+    INCLUSION_PROOF_INVALID = "inclusion_proof_invalid"
+    CONSISTENCY_PROOF_INVALID = "consistency_proof_invalid"
+    CHECKPOINT_INVALID = "checkpoint_invalid"
+    COSIGNATURE_INVALID = "cosignature_invalid"
+    COSIGNATURES_INSUFFICIENT = "cosignatures_insufficient"
+    LOG_SHRANK = "log_shrank"
+    LOG_UNKNOWN = "log_unknown"
+    SPLIT_VIEW = "split_view"
+    OLD_SIZE_MISMATCH = "old_size_mismatch"
+    TILE_INVALID = "tile_invalid"
+    ENTRY_INVALID = "entry_invalid"
 
 
 class ClearanceError(Exception):

@@ -279,3 +279,56 @@ def _render_pkcs11(figures: dict[str, Any]) -> str:
         for f in figures["figures"]
     ]
     return output.table([("module", figures["module"]), *rows])
+
+
+@bench.command("tlog")
+@click.option(
+    "--entries",
+    type=click.IntRange(min=1),
+    default=10_000_000,
+    show_default=True,
+    help="Entries in the log the inclusion proofs are built from.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="How long 10 logs feed the witness.",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON object instead of text.")
+def tlog(entries: int, seconds: float, json_output: bool) -> None:
+    """Inclusion-proof length from tiles of a 10M-entry log; a witness's checkpoints per second from 10 logs over HTTPS."""
+    from cli.bench_tlog import run_tlog_benchmark
+
+    with output.progress(f"building a {entries:,}-entry log, then feeding a witness for {seconds:g}s"):
+        figures = run_tlog_benchmark(entries=entries, seconds=seconds)
+    output.emit(figures, json_output=json_output, human=_render_tlog)
+
+
+def _render_tlog(figures: dict[str, Any]) -> str:
+    targets = figures["targets"]
+    proof_ok = figures["proof_hashes_max"] <= targets["proof_hashes_max"]
+    rate_ok = figures["witness_checkpoints_per_second"] >= targets["witness_checkpoints_per_second"]
+    rows = [
+        ("log built from tiles", f"{figures['entries']:,} entries in {figures['log_build_seconds']} s"),
+        (
+            "inclusion proof",
+            f"at most {figures['proof_hashes_max']} hashes over {figures['proofs_built']} leaves "
+            f"(target <= {targets['proof_hashes_max']}: {output.status_word('met' if proof_ok else 'not met', proof_ok)}); "
+            f"{figures['proof_ms_mean']} ms and {figures['tiles_read_per_proof']} tiles each",
+        ),
+        (
+            "witness (HTTPS, 10 logs)",
+            f"{figures['witness_checkpoints_per_second']:,} checkpoints/s "
+            f"(target >= {targets['witness_checkpoints_per_second']}: "
+            f"{output.status_word('met' if rate_ok else 'not met', rate_ok)}); "
+            f"{figures['witness_checkpoints']:,} in {figures['witness_seconds']} s, "
+            f"{figures['witness_failures']} refused",
+        ),
+        (
+            "witness latency",
+            f"p50 {figures['witness_p50_ms']} ms, p99 {figures['witness_p99_ms']} ms, max {figures['witness_max_ms']} ms",
+        ),
+    ]
+    return output.table(rows)

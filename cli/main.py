@@ -52,6 +52,10 @@ _GROUPS: dict[str, tuple[str, str]] = {
         "cli.root_commands:root",
         "Offline root keys: k-of-n root documents and signing ceremonies.",
     ),
+    "witness": (
+        "cli.witness_commands:witness",
+        "Run a transparency-log witness: cosign only consistent checkpoints.",
+    ),
     "inspect": ("cli.inspect_command:inspect", "Decode and verify any clearance artifact."),
     "bench": ("cli.bench_commands:bench", "Benchmarks that print their figures."),
     "demo": ("cli.demo_command:demo", "Run the whole story end to end on loopback."),

@@ -535,6 +535,7 @@ def _emit_decision(response: Any, label: Label, json_output: bool) -> None:
 
     data = {
         "allowed": response.allowed,
+        "code": response.code,
         "reasons": list(response.reasons),
         "log_sequence": response.log_sequence,
         "label": label.to_json(),
@@ -551,9 +552,9 @@ def _emit_decision(response: Any, label: Label, json_output: bool) -> None:
 
     emit(data, json_output=json_output, human=human)
     if not response.allowed:
+        code = response.code or "denied"  # the decision's own code, from the wire
         first = response.reasons[0] if response.reasons else "denied"
-        code, _, detail = first.partition(": ")
-        raise PolicyError(code or "denied", detail or "denied")
+        raise PolicyError(code, first.removeprefix(f"{code}: "))  # words for people, shown as given
 
 
 # -- decision log ------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Modules, from the outside in::
 
     agent.py         the process: assembles everything, runs sync and the APIs, stops on SIGTERM
-    server.py        gRPC servers: the local API (loopback/Unix socket, local token) and the peer API
+    server.py        gRPC servers (grpc.aio): the local API (loopback/Unix socket, local token) and the
+                     peer API; admission, deadlines and size limits before a worker is spent
     servicers.py     thin servicers: wire types in and out, domain calls
     client.py        a client of a running node's local API (the CLI uses it)
     enrollment.py    `node init`: one-time token, root pinned by fingerprint, directory written
@@ -16,6 +17,7 @@ Modules, from the outside in::
     decisions.py     the sharing rule: a pure function of trust, label, presentations and time
     facility.py      this organization's facility credential, and checking other organizations'
     peers.py         node to node: mutual authentication by facility credentials, sessions
+    ratelimit.py     the peer port's per-address and per-prefix limits
     decision_log.py  the append-only, hash-chained log of every decision
     status.py        what `node status` reports
 

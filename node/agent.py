@@ -24,14 +24,13 @@ from typing import Any
 
 import grpc
 
-from clearance.channel import open_channel
 from clearance.errors import StorageError
 from clearance.keys import atomic_write, read_private_key
 from clearance.tls import TlsFiles
 from clearance.verify import MemoryNonceStore
 from node import config as files
 from node.clock import Clock, UnsafeFileClock, system_clock
-from node.config import LOCAL_ADDR, PEER_ADDR, NodeConfig, read_secret
+from node.config import LOCAL_ADDR, PEER_ADDR, NodeConfig, check_private_files, read_secret
 from node.decision_log import DecisionLog
 from node.facility import FacilityIdentity
 from node.gatekeeper import Gatekeeper
@@ -41,12 +40,18 @@ from node.servicers import NodeServicer, PeerServicer
 from node.state import TrustedState
 from node.status import NodeStatus, describe
 from node.store import NodeStore
-from node.sync import Syncer, UpdateApplier
+from node.sync import INITIAL_BACKOFF, Syncer, UpdateApplier
 
 log = logging.getLogger("clearance.node")
 
 NONCE_TTL = 300
 LOCK_NAME = "node.lock"
+REGISTRY_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+)
+"""As every client channel of ours (keepalive so a dead stream is noticed; documents up to their caps)."""
 
 
 def lock_directory(config: NodeConfig) -> int:
@@ -75,11 +80,41 @@ def node_clock(config: NodeConfig) -> Clock:
     return system_clock if path is None else UnsafeFileClock(path)
 
 
+GRPC_JITTER = 0.2
+"""gRPC spreads its reconnection backoff by this fraction either way; the cap leaves room for it."""
+
+
+def channel_options(max_backoff: float) -> list[tuple[str, int]]:
+    """gRPC channel settings that keep the channel's reconnection within the node's backoff.
+
+    gRPC reconnects a broken channel on a schedule of its own (1 s doubling by 1.6 up
+    to 120 s by default) and fails calls at once in between: the node's shorter
+    backoff would retry into a channel still waiting. The channel starts at
+    :data:`INITIAL_BACKOFF` and never waits more than ``max_backoff``, its own
+    jitter included; a connection attempt may take up to ``max_backoff`` (at least
+    1 s, at most gRPC's usual 20 s).
+    """
+    cap_ms = max(1, int(max_backoff * 1000 / (1 + GRPC_JITTER)))
+    return [
+        ("grpc.initial_reconnect_backoff_ms", min(int(INITIAL_BACKOFF * 1000), cap_ms)),
+        ("grpc.max_reconnect_backoff_ms", cap_ms),
+        ("grpc.min_reconnect_backoff_ms", min(max(1000, int(max_backoff * 1000)), 20_000)),
+    ]
+
+
 def registry_channel(config: NodeConfig) -> grpc.Channel:
-    """A channel to the registry's publication API (public methods: no bearer token)."""
+    """A channel to the registry's publication API (public methods: no bearer token).
+
+    Its reconnection backoff follows the node's ``max_backoff`` (:func:`channel_options`).
+    """
     ca_path = config.path(files.REGISTRY_CA_NAME)
+    options = [*REGISTRY_CHANNEL_OPTIONS, *channel_options(config.max_backoff)]
+    if config.registry_insecure:
+        return grpc.insecure_channel(config.registry, options=options)
     ca = ca_path.read_bytes() if ca_path.exists() else None
-    return open_channel(config.registry, ca_pem=ca, insecure=config.registry_insecure)
+    return grpc.secure_channel(
+        config.registry, grpc.ssl_channel_credentials(root_certificates=ca), options=options
+    )
 
 
 def open_trust(config: NodeConfig, *, repair: bool) -> tuple[NodeStore, TrustedState]:
@@ -126,9 +161,11 @@ class NodeAgent:
 
         Raises:
             InvalidArgumentError: a bad node.toml (the key is named).
-            StorageError: missing or unreadable files, or a store that pins another root.
+            StorageError: missing or unreadable files, a directory or private file that others
+                may read, or a store that pins another root.
         """
         config = NodeConfig.load(directory)
+        check_private_files(config.directory)
         clock = clock or node_clock(config)
         lock = lock_directory(config)
         token = read_secret(config.path(files.TOKEN_NAME))

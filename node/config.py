@@ -37,6 +37,14 @@ An example ``node.toml``::
     CONFIDENTIAL = 604800
 
 Every value is validated on load, and a bad one is refused naming its key.
+
+**Private files.** The directory is 0700 and every file in it that is not
+public (all but ``registry-ca.pem`` and the TLS certificates) is 0600: the
+configuration, the key, the token, the facility credential, both SQLite
+stores (with their ``-wal`` and ``-shm`` files) and the TLS key.
+:func:`check_private_files` refuses to start a node whose directory or
+private files others may read, naming the file and the ``chmod`` that fixes
+it.
 """
 
 from __future__ import annotations
@@ -66,6 +74,21 @@ DECISIONS_NAME = "decisions.sqlite3"
 TLS_DIR = "tls"
 MAX_VERIFY_THREADS = 64
 _THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
+TLS_KEY_NAME = f"{TLS_DIR}/server-key.pem"
+PRIVATE_NAMES = (
+    CONFIG_NAME,
+    KEY_NAME,
+    TOKEN_NAME,
+    FACILITY_NAME,
+    STORE_NAME,
+    f"{STORE_NAME}-wal",
+    f"{STORE_NAME}-shm",
+    DECISIONS_NAME,
+    f"{DECISIONS_NAME}-wal",
+    f"{DECISIONS_NAME}-shm",
+    TLS_KEY_NAME,
+)
+"""Files of a node directory that only the node's user may read (0600), when they exist."""
 LOCAL_ADDR = "local-api.addr"
 """Written by the running node: the local API address it bound."""
 PEER_ADDR = "peer-api.addr"
@@ -87,6 +110,46 @@ def read_secret(path: Path) -> str:
     if not text:
         raise StorageError(f"{path} is empty")
     return text
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (so that SQLite, which gives its
+    ``-wal`` and ``-shm`` files the database's mode, never makes a readable one).
+
+    Raises:
+        StorageError: it cannot be created.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc.strerror}") from exc
+
+
+def check_private_files(directory: Path) -> None:
+    """Refuse a node directory that others may enter, or private files that others may read.
+
+    Raises:
+        StorageError: names the directory or the first such file, and the command that fixes it.
+    """
+    directory = Path(directory)
+    try:
+        mode = stat.S_IMODE(directory.stat().st_mode)
+        if mode & 0o077:
+            raise StorageError(
+                f"{directory} is open to others (mode {mode:o}); it holds the node's secrets: "
+                f"run: chmod 700 {directory}"
+            )
+        for name in PRIVATE_NAMES:
+            path = directory / name
+            if not path.exists():
+                continue
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                raise StorageError(
+                    f"{path} is readable by others (mode {mode:o}); it is private: run: chmod 600 {path}"
+                )
+    except OSError as exc:
+        raise StorageError(f"cannot check {directory}: {exc.strerror}") from exc
 
 
 def is_loopback_host(host: str) -> bool:

@@ -35,6 +35,7 @@ from typing import Any
 
 from clearance.encoding import canonical_json
 from clearance.errors import StorageError
+from node.config import create_private_file
 
 GENESIS = "0" * 64
 
@@ -119,6 +120,7 @@ class DecisionLog:
         """
         self.path = Path(path)
         self._lock = threading.Lock()
+        create_private_file(self.path)
         try:
             self._db = sqlite3.connect(
                 str(self.path), timeout=30, isolation_level=None, check_same_thread=False

@@ -103,9 +103,20 @@ class Label:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One reason to deny: a stable ``code`` (what callers act on) and words for people."""
+
+    code: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
 @dataclass(frozen=True)
 class Decision:
-    """A sharing decision and why. ``code`` is ``allowed`` or the first reason to deny."""
+    """A sharing decision and why. ``code`` is ``allowed`` or the code of the first finding that denies."""
 
     allowed: bool
     code: str
@@ -122,7 +133,14 @@ class Decision:
 
     @classmethod
     def deny(cls, label: Label, code: str, detail: str, **facts: Any) -> Decision:
-        return cls(False, code, (f"{code}: {detail}",), label, **facts)
+        return cls.refuse(label, [Finding(code, detail)], **facts)
+
+    @classmethod
+    def refuse(cls, label: Label, findings: list[Finding], **facts: Any) -> Decision:
+        """A denial: its code is the first finding's, its reasons all of them (at least one)."""
+        if not findings:
+            raise ValueError("a denial needs at least one finding")
+        return cls(False, findings[0].code, tuple(str(f) for f in findings), label, **facts)
 
     def to_record(self) -> dict[str, Any]:
         """What the decision log keeps: no personal data beyond the pseudonymous subject."""
@@ -148,7 +166,7 @@ class _Standing:
     rank: int | None
     level: str
     agreement: Agreement | None
-    problems: tuple[str, ...]
+    problems: tuple[Finding, ...]
 
 
 def decide(
@@ -184,14 +202,17 @@ def decide(
             label, "label_untrusted", f"{label.category!r} is not a category of {label.jurisdiction}", **facts
         )
 
-    denied: list[str] = []
+    denied: list[Finding] = []
     allowed: list[str] = list(person.checks)
     releasable = {label.jurisdiction, *label.releasable_to}
     if presenter in releasable:
         allowed.append(f"releasable: the item may go to {presenter}-cleared people")
     else:
         denied.append(
-            f"not_releasable: the item is releasable to {sorted(releasable)}, not to {presenter}-cleared people"
+            Finding(
+                "not_releasable",
+                f"the item is releasable to {sorted(releasable)}, not to {presenter}-cleared people",
+            )
         )
 
     standing = _standing(trust, label, item_bundle, person, now)
@@ -207,11 +228,13 @@ def decide(
         if standing.rank >= item_rank:
             allowed.append(f"level: {standing.level} meets {label.level}")
         else:
-            denied.append(f"level_insufficient: {standing.level} is below the item's {label.level}")
+            denied.append(
+                Finding("level_insufficient", f"{standing.level} is below the item's {label.level}")
+            )
     if label.category in person.categories:
         allowed.append(f"category: cleared for {label.category}")
     else:
-        denied.append(f"category_not_covered: the clearance does not cover {label.category}")
+        denied.append(Finding("category_not_covered", f"the clearance does not cover {label.category}"))
 
     denied.extend(_recipient_problems(trust, label, item_bundle, item_rank, person, recipient, now))
     if not denied:
@@ -221,7 +244,7 @@ def decide(
             f"{recipient.level} facility credential and employs the presenter"
         )
         return Decision(True, "allowed", tuple(allowed), label, **facts)
-    return Decision(False, denied[0].split(":", 1)[0], tuple(denied), label, **facts)
+    return Decision.refuse(label, denied, **facts)
 
 
 def _bundle_of(trust: TrustStore, jurisdiction: str, now: int) -> TrustBundle:
@@ -249,37 +272,46 @@ def _standing(
         try:
             return _Standing(item_bundle.level_rank(clearance.level), clearance.level, None, ())
         except VerificationError as exc:
-            return _Standing(None, clearance.level, None, (f"level_not_recognized: {exc.detail}",))
+            return _Standing(None, clearance.level, None, (Finding("level_not_recognized", exc.detail),))
     home = trust.require_home(now).jurisdiction
     if home not in (origin, label.jurisdiction):
         return _Standing(
             None,
             "",
             None,
-            (f"no_agreement: this node holds no agreement between {origin} and {label.jurisdiction}",),
+            (
+                Finding(
+                    "no_agreement", f"this node holds no agreement between {origin} and {label.jurisdiction}"
+                ),
+            ),
         )
     partner = label.jurisdiction if origin == home else origin
     try:
         agreement = trust.foreign_trust(partner, now).agreement
     except VerificationError as exc:
-        return _Standing(None, "", None, (f"no_agreement: {exc.detail}",))
-    problems: list[str] = []
+        return _Standing(None, "", None, (Finding("no_agreement", exc.detail),))
+    problems: list[Finding] = []
     if label.category not in agreement.categories.get(label.jurisdiction, ()):
         problems.append(
-            f"category_not_in_agreement: agreement {agreement.id} does not open "
-            f"{label.jurisdiction} {label.category} information to {origin}"
+            Finding(
+                "category_not_in_agreement",
+                f"agreement {agreement.id} does not open {label.jurisdiction} {label.category} "
+                f"information to {origin}",
+            )
         )
     mapped = agreement.map_level(origin, clearance.level, label.jurisdiction)
     if mapped is None:
         problems.append(
-            f"level_not_recognized: agreement {agreement.id} maps no {label.jurisdiction} level "
-            f"to {origin} {clearance.level}"
+            Finding(
+                "level_not_recognized",
+                f"agreement {agreement.id} maps no {label.jurisdiction} level to {origin} {clearance.level}",
+            )
         )
         return _Standing(None, "", agreement, tuple(problems))
     try:
         rank = item_bundle.level_rank(mapped)
     except VerificationError as exc:
-        problems.append(f"level_not_recognized: agreement {agreement.id}: {exc.detail}")
+        problems.append(Finding("level_not_recognized", f"agreement {agreement.id}: {exc.detail}"))
         return _Standing(None, mapped, agreement, tuple(problems))
     return _Standing(rank, mapped, agreement, tuple(problems))
 
@@ -292,30 +324,38 @@ def _recipient_problems(
     person: VerifiedPresentation,
     recipient: VerifiedPresentation,
     now: int,
-) -> list[str]:
+) -> list[Finding]:
     """Rules 5 and 6: the recipient organization is cleared and employs the presenter."""
-    problems: list[str] = []
+    problems: list[Finding] = []
     organization = recipient.credential.organization or {}
     name = organization.get("name")
     if recipient.credential.issuer != person.credential.issuer:
         problems.append(
-            "recipient_other_registry: the facility credential and the personnel credential "
-            "come from different registries"
+            Finding(
+                "recipient_other_registry",
+                "the facility credential and the personnel credential come from different registries",
+            )
         )
     employer = person.disclosed.get("employer")
     if employer is None:
-        problems.append("employer_not_disclosed: the presenter must disclose employer")
+        problems.append(Finding("employer_not_disclosed", "the presenter must disclose employer"))
     elif not isinstance(name, str) or employer != name:
-        problems.append("employer_mismatch: the presenter's employer is not the recipient organization")
+        problems.append(
+            Finding("employer_mismatch", "the presenter's employer is not the recipient organization")
+        )
     standing = _standing(trust, label, item_bundle, recipient, now)
-    problems.extend(f"facility_{p}" for p in standing.problems)
+    problems.extend(Finding(f"facility_{p.code}", p.detail) for p in standing.problems)
     if standing.rank is not None and standing.rank < item_rank:
         problems.append(
-            f"facility_level_insufficient: the recipient's facility clearance ({standing.level}) "
-            f"is below the item's {label.level}"
+            Finding(
+                "facility_level_insufficient",
+                f"the recipient's facility clearance ({standing.level}) is below the item's {label.level}",
+            )
         )
     if label.category not in recipient.categories:
         problems.append(
-            f"facility_category_not_covered: the facility clearance does not cover {label.category}"
+            Finding(
+                "facility_category_not_covered", f"the facility clearance does not cover {label.category}"
+            )
         )
     return problems

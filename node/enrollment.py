@@ -12,10 +12,12 @@ Steps, all or nothing:
    registry whose root does not match is refused and nothing is written.
 4. Verify the bundle with that root (signature, expiry) and the facility
    credential with the bundle's issuing key (and that it binds our key).
-5. Write the directory: key (0600), pinned root, local token (0600),
-   facility credential, the registry's TLS CA, the store with the bundle,
-   peer TLS material if the peer API listens beyond loopback, and
-   ``node.toml`` last. If any step fails, what was created is removed.
+5. Write the directory (0700): key, pinned root, local token, facility
+   credential, the registry's TLS CA, the store with the bundle, peer TLS
+   material if the peer API listens beyond loopback, and ``node.toml`` last;
+   every file but the CA and certificates is 0600 (see
+   :func:`node.config.check_private_files`). If any step fails, what was
+   created is removed.
 
 The token is spent at step 2 even when step 3 refuses: a registry that does
 not match the pin is not one whose tokens matter.
@@ -128,6 +130,7 @@ def enroll(
 
     created = not directory.exists()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)  # it will hold the node's secrets, whoever made it
     written: list[Path] = []
     try:
         config = NodeConfig(
@@ -160,6 +163,7 @@ def enroll(
             host = peer_listen.rpartition(":")[0].strip("[]")
             written.append(directory / files.TLS_DIR)
             hosts = sorted({"localhost", "127.0.0.1", host} if is_loopback_host(host) else {host})
+            (directory / files.TLS_DIR).mkdir(mode=0o700, exist_ok=True)
             create_tls(directory / files.TLS_DIR, common_name=f"clearance node {config.node_id}", hosts=hosts)
         written.append(directory / files.CONFIG_NAME)
         config.save()

@@ -70,25 +70,41 @@ class FacilityIdentity:
             )
         return present(self.credential, self.key, audience=audience, nonce=nonce, issued_at=self._clock())
 
-    def verify_peer(self, presentation: str, *, status_max_age: int | None = None) -> VerifiedPresentation:
+    def verify_peer(
+        self,
+        presentation: str,
+        *,
+        trust: TrustStore | None = None,
+        nonces: NonceStore | None = None,
+        status_max_age: int | None = None,
+    ) -> VerifiedPresentation:
         """Verify another organization's facility presentation bound to one of our nonces.
+
+        Args:
+            presentation: the facility presentation (SD-JWT+KB).
+            trust: the snapshot to judge it against (a decision passes the one it rests
+                on); the current one when None.
+            nonces: the store its nonce came from; this identity's (the local one) when None.
+            status_max_age: the oldest status list acceptable, in seconds.
 
         Raises:
             VerificationError: any check failed.
         """
         return verify_presentation(
             presentation,
-            trust=self._trust(),
+            trust=self._trust() if trust is None else trust,
             audience=self.audience,
-            nonces=self._nonces,
+            nonces=self._nonces if nonces is None else nonces,
             now=self._clock(),
             policy=self._policy,
             status_max_age=status_max_age,
             expected_vct=FACILITY_VCT,
         )
 
-    def verify_own(self, *, status_max_age: int | None = None) -> VerifiedPresentation:
-        """Our own facility credential, checked as a presentation to ourselves.
+    def verify_own(
+        self, *, trust: TrustStore | None = None, status_max_age: int | None = None
+    ) -> VerifiedPresentation:
+        """Our own facility credential, checked as a presentation to ourselves (against ``trust``).
 
         Raises:
             VerificationError: none held (``missing_claim``), or it fails a check.
@@ -99,7 +115,7 @@ class FacilityIdentity:
             )
         nonce = self._nonces.issue(self._clock())
         return self.verify_peer(
-            self.present(audience=self.audience, nonce=nonce), status_max_age=status_max_age
+            self.present(audience=self.audience, nonce=nonce), trust=trust, status_max_age=status_max_age
         )
 
 

@@ -8,6 +8,18 @@ the trust store (:class:`~node.state.TrustedState`), the sharing rule is
 goes to the :class:`~node.decision_log.DecisionLog` before it is returned. The
 node never calls the registry here: what it has not synced it does not trust.
 
+Every decision reads the trust state **once** (:attr:`TrustedState.current
+<node.state.TrustedState.current>`) and uses that snapshot throughout: the
+recipient's facility credential, the person's credential and the sharing rule
+are all judged against the same trust, so an update that lands meanwhile is
+seen whole by the next decision, never half by this one.
+
+Nonces come from two separate stores: :meth:`Gatekeeper.challenge` (the local
+API, for the organization's own holders and systems) and
+:meth:`Gatekeeper.peer_challenge` (the peer port, anyone who can reach it).
+Each verification consumes from the store of the API it came through, so a
+flood of peer challenges can never evict a nonce the organization issued.
+
 For a sharing decision the status list must be fresh enough for the *item's*
 level (the policy of its label), both for the presenter's credential and the
 recipient organization's facility credential: how secret the information is,
@@ -23,6 +35,7 @@ from dataclasses import dataclass
 from clearance.errors import StorageError, VerificationError
 from clearance.trust import TrustStore
 from clearance.verify import (
+    MemoryNonceStore,
     NonceStore,
     StalenessPolicy,
     VerifiedPresentation,
@@ -38,6 +51,10 @@ from node.state import TrustedState
 
 MAX_BATCH = 1000
 """Presentations one Verify call may carry."""
+PEER_NONCE_TTL = 120
+"""Seconds a peer challenge's nonce stays valid: peers are machines that answer at once."""
+PEER_NONCES = 50_000
+"""Unused peer nonces held at most (the oldest is forgotten first): about 10 MB."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,8 @@ class VisitDecision:
     """The outcome of checking a visit assurance, and where it sits in the decision log."""
 
     allowed: bool
+    code: str
+    """``visit_allowed`` or the verification reason that refused it."""
     reasons: tuple[str, ...]
     sequence: int
     assurance: VisitAssurance | None = None
@@ -90,10 +109,18 @@ class Gatekeeper:
         decisions: DecisionLog,
         host: tuple[str, str] = ("", ""),
         verify_threads: int = 1,
+        peer_nonces: NonceStore | None = None,
     ) -> None:
         self.state = state
         self.audience = audience
         self.nonces = nonces
+        """The local API's nonces (the organization's own holders and systems)."""
+        self.peer_nonces: NonceStore = (
+            peer_nonces
+            if peer_nonces is not None
+            else MemoryNonceStore(ttl=min(nonce_ttl, PEER_NONCE_TTL), max_outstanding=PEER_NONCES)
+        )
+        """The peer port's nonces: a store of their own, so the peer port cannot evict ``nonces``."""
         self.nonce_ttl = nonce_ttl
         self.policy = policy
         self.clock = clock
@@ -112,9 +139,16 @@ class Gatekeeper:
             self._executor.shutdown(wait=True)
 
     def challenge(self) -> Challenge:
-        """A single-use nonce for a holder (or a peer node) to bind a presentation to."""
+        """A single-use nonce from the local store, for a holder to bind a presentation to."""
         now = self.clock()
         return Challenge(self.nonces.issue(now), self.audience, now + self.nonce_ttl)
+
+    def peer_challenge(self) -> Challenge:
+        """A single-use nonce from the peer store, for a peer node (or a person it sends) to bind to."""
+        now = self.clock()
+        return Challenge(
+            self.peer_nonces.issue(now), self.audience, now + min(self.nonce_ttl, PEER_NONCE_TTL)
+        )
 
     def verify_many(self, presentations: Sequence[str]) -> list[VerifiedPresentation | VerificationError]:
         """Verify personnel presentations; each result is what it proved or why it was refused.
@@ -135,13 +169,19 @@ class Gatekeeper:
         )
 
     def _verify(
-        self, presentation: str, trust: TrustStore, now: int, status_max_age: int | None = None
+        self,
+        presentation: str,
+        trust: TrustStore,
+        now: int,
+        status_max_age: int | None = None,
+        *,
+        nonces: NonceStore | None = None,
     ) -> VerifiedPresentation:
         return verify_presentation(
             presentation,
             trust=trust,
             audience=self.audience,
-            nonces=self.nonces,
+            nonces=self.nonces if nonces is None else nonces,
             now=now,
             policy=self.policy,
             status_max_age=status_max_age,
@@ -158,20 +198,24 @@ class Gatekeeper:
             StorageError: the decision could not be logged (so it is not given).
         """
         now = self.clock()
+        trust = self.state.current  # the one snapshot this decision rests on
         max_age = self.policy.max_age(label.level)
         recipient: VerifiedPresentation | RecipientRefused
         try:
             if facility_presentation:
-                recipient = self.facility.verify_peer(facility_presentation, status_max_age=max_age)
+                recipient = self.facility.verify_peer(
+                    facility_presentation, trust=trust, status_max_age=max_age
+                )
             elif self.facility.credential is None:
                 recipient = RecipientRefused(
                     "facility_missing", "this node's organization holds no facility credential"
                 )
             else:
-                recipient = self.facility.verify_own(status_max_age=max_age)
+                recipient = self.facility.verify_own(trust=trust, status_max_age=max_age)
         except VerificationError as exc:
             recipient = RecipientRefused(f"facility_{exc.reason.value}", exc.detail)
-        return self._log(self._decide(label, presentation, recipient, now, max_age), now, channel="local")
+        decision = self._decide(label, presentation, recipient, now, max_age, trust, self.nonces)
+        return self._log(decision, now, channel="local")
 
     def authorize_for_peer(
         self, label: Label, presentation: str, recipient: VerifiedPresentation
@@ -182,14 +226,15 @@ class Gatekeeper:
             StorageError: the decision could not be logged.
         """
         now = self.clock()
+        trust = self.state.current  # the one snapshot this decision rests on
         max_age = self.policy.max_age(label.level)
         current: VerifiedPresentation | RecipientRefused = recipient
         try:
-            recheck(self.state.current, recipient, now, max_age)
+            recheck(trust, recipient, now, max_age)
         except VerificationError as exc:
             current = RecipientRefused(f"facility_{exc.reason.value}", exc.detail)
         organization = recipient.credential.organization or {}
-        decision = self._decide(label, presentation, current, now, max_age)
+        decision = self._decide(label, presentation, current, now, max_age, trust, self.peer_nonces)
         return self._log(decision, now, channel=f"peer:{organization.get('id', '')}")
 
     def verify_visit(self, assurance: str, presentation: str) -> VisitDecision:
@@ -243,7 +288,7 @@ class Gatekeeper:
             sequence = self.decisions.append(at=now, allowed=allowed, code=code, record=record)
         except StorageError as exc:
             raise StorageError(f"decision not given: it could not be logged ({exc})") from exc
-        return VisitDecision(allowed, tuple(reasons), sequence, checked, jurisdiction)
+        return VisitDecision(allowed, code, tuple(reasons), sequence, checked, jurisdiction)
 
     def _decide(
         self,
@@ -252,10 +297,11 @@ class Gatekeeper:
         recipient: VerifiedPresentation | RecipientRefused,
         now: int,
         max_age: int,
+        trust: TrustStore,
+        nonces: NonceStore,
     ) -> Decision:
-        trust = self.state.current
         try:
-            person = self._verify(presentation, trust, now, max_age)
+            person = self._verify(presentation, trust, now, max_age, nonces=nonces)
         except VerificationError as exc:
             return Decision.deny(label, exc.reason.value, exc.detail)
         if isinstance(recipient, RecipientRefused):

@@ -15,6 +15,11 @@ The exchange, node A (the caller) and node B (the server)::
             organization as the recipient (its facility credential re-checked
             now), logs the decision, and answers.
 
+B's nonces come from its peer store (``Gatekeeper.peer_challenge``), never
+from the store of its local API, so callers of the peer port cannot evict a
+nonce B's own organization is waiting on; the calls are admitted and limited
+per caller before anything is read (:mod:`node.server`, :mod:`node.ratelimit`).
+
 The session id is a bearer secret for :data:`SESSION_TTL` seconds: serve the
 peer API over TLS beyond loopback (``peer_listen`` with ``peer_insecure =
 false``), as ``node init`` sets up.
@@ -80,7 +85,9 @@ class PeerSessions:
             raise InvalidArgumentError(
                 "caller_nonce", "a nonce and audience of at most 256 characters are required"
             )
-        facility = self._gatekeeper.facility.verify_peer(facility_presentation)
+        facility = self._gatekeeper.facility.verify_peer(
+            facility_presentation, nonces=self._gatekeeper.peer_nonces
+        )
         answer = self._gatekeeper.facility.present(audience=caller_audience, nonce=caller_nonce)
         now = self._gatekeeper.clock()
         session = PeerSession(secrets.token_urlsafe(24), facility, now + self._ttl)

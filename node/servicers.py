@@ -1,10 +1,14 @@
 """The node's gRPC servicers: wire types in, domain calls, wire types out. Nothing else.
 
-``NodeService`` (the local API) and ``PeerService`` (node to node). Domain
-errors become status codes through :func:`clearance.rpc.handler`; a peer's
-facility presentation that fails verification is an authentication failure
-(UNAUTHENTICATED), not a bad argument. Authentication of local callers sits
-in :mod:`node.server`'s interceptor, not here.
+``NodeService`` (the local API) and ``PeerService`` (node to node). Each
+method takes the whole request message and returns the response; it runs on
+a worker thread only once :mod:`node.server` has admitted the call and
+received its request. Domain errors propagate as
+:class:`~clearance.errors.ClearanceError` and become status codes in
+:mod:`node.server` (:func:`clearance.rpc.status_code`); a peer's facility
+presentation that fails verification is an authentication failure
+(UNAUTHENTICATED), not a bad argument. Authentication of local callers, rate
+limits and admission sit in :mod:`node.server`, not here.
 """
 
 from __future__ import annotations
@@ -12,19 +16,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from clearance.errors import AuthenticationError, InvalidArgumentError, VerificationError
-from clearance.rpc import handler
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import node_pb2 as pb
-from clearance.v1 import node_pb2_grpc as rpc
 from clearance.verify import VerifiedPresentation
 from node.decisions import Label
 from node.gatekeeper import MAX_BATCH, Gatekeeper, LoggedDecision
 from node.peers import PeerSessions
-from node.ratelimit import RateLimiter, caller_address
 from node.status import NodeStatus, TrustedRegistry
 
 
@@ -77,6 +77,7 @@ def decision_pb(logged: LoggedDecision) -> pb.AuthorizeResponse:
     decision = logged.decision
     return pb.AuthorizeResponse(
         allowed=decision.allowed,
+        code=decision.code,
         reasons=decision.reasons,
         log_sequence=logged.sequence,
         presenter_jurisdiction=decision.presenter_jurisdiction,
@@ -116,15 +117,14 @@ def status_pb(status: NodeStatus) -> pb.GetSyncStatusResponse:
     )
 
 
-class NodeServicer(rpc.NodeServiceServicer):
+class NodeServicer:
     """The local API for the organization's own systems."""
 
     def __init__(self, gatekeeper: Gatekeeper, status: Callable[[], NodeStatus]) -> None:
         self._gatekeeper = gatekeeper
         self._status = status
 
-    @handler
-    def Challenge(self, request: pb.ChallengeRequest, context: grpc.ServicerContext) -> pb.ChallengeResponse:
+    def Challenge(self, request: pb.ChallengeRequest) -> pb.ChallengeResponse:
         challenge = self._gatekeeper.challenge()
         return pb.ChallengeResponse(
             nonce=challenge.nonce,
@@ -132,14 +132,12 @@ class NodeServicer(rpc.NodeServiceServicer):
             expires_at=Timestamp(seconds=challenge.expires_at),
         )
 
-    @handler
-    def Verify(self, request: pb.VerifyRequest, context: grpc.ServicerContext) -> pb.VerifyResponse:
+    def Verify(self, request: pb.VerifyRequest) -> pb.VerifyResponse:
         if len(request.presentations) > MAX_BATCH:
             raise InvalidArgumentError("presentations", f"at most {MAX_BATCH} per call")
         return verify_response(self._gatekeeper.verify_many(request.presentations))
 
-    @handler
-    def Authorize(self, request: pb.AuthorizeRequest, context: grpc.ServicerContext) -> pb.AuthorizeResponse:
+    def Authorize(self, request: pb.AuthorizeRequest) -> pb.AuthorizeResponse:
         if not request.presentation:
             raise InvalidArgumentError("presentation", "is required")
         label = label_from(request.label)
@@ -147,16 +145,10 @@ class NodeServicer(rpc.NodeServiceServicer):
             self._gatekeeper.authorize(label, request.presentation, request.facility_presentation)
         )
 
-    @handler
-    def GetSyncStatus(
-        self, request: pb.GetSyncStatusRequest, context: grpc.ServicerContext
-    ) -> pb.GetSyncStatusResponse:
+    def GetSyncStatus(self, request: pb.GetSyncStatusRequest) -> pb.GetSyncStatusResponse:
         return status_pb(self._status())
 
-    @handler
-    def VerifyVisit(
-        self, request: pb.VerifyVisitRequest, context: grpc.ServicerContext
-    ) -> pb.VerifyVisitResponse:
+    def VerifyVisit(self, request: pb.VerifyVisitRequest) -> pb.VerifyVisitResponse:
         if not request.assurance:
             raise InvalidArgumentError("assurance", "is required")
         if not request.presentation:
@@ -164,6 +156,7 @@ class NodeServicer(rpc.NodeServiceServicer):
         result = self._gatekeeper.verify_visit(request.assurance, request.presentation)
         response = pb.VerifyVisitResponse(
             allowed=result.allowed,
+            code=result.code,
             reasons=result.reasons,
             log_sequence=result.sequence,
             visitor_jurisdiction=result.visitor_jurisdiction,
@@ -184,30 +177,18 @@ class NodeServicer(rpc.NodeServiceServicer):
         return response
 
 
-class PeerServicer(rpc.PeerServiceServicer):
+class PeerServicer:
     """Node to node: mutual authentication by facility credentials, then decisions."""
 
-    def __init__(
-        self, gatekeeper: Gatekeeper, sessions: PeerSessions, limiter: RateLimiter | None = None
-    ) -> None:
+    def __init__(self, gatekeeper: Gatekeeper, sessions: PeerSessions) -> None:
         self._gatekeeper = gatekeeper
         self._sessions = sessions
-        self._limiter = limiter if limiter is not None else RateLimiter()
-        """Bounds the two calls anyone may make (a nonce; a facility check) per caller address."""
 
-    @handler
-    def PeerChallenge(
-        self, request: pb.PeerChallengeRequest, context: grpc.ServicerContext
-    ) -> pb.PeerChallengeResponse:
-        self._limiter.take(caller_address(context.peer()))
-        challenge = self._gatekeeper.challenge()
+    def PeerChallenge(self, request: pb.PeerChallengeRequest) -> pb.PeerChallengeResponse:
+        challenge = self._gatekeeper.peer_challenge()
         return pb.PeerChallengeResponse(nonce=challenge.nonce, audience=challenge.audience)
 
-    @handler
-    def OpenSession(
-        self, request: pb.OpenSessionRequest, context: grpc.ServicerContext
-    ) -> pb.OpenSessionResponse:
-        self._limiter.take(caller_address(context.peer()))
+    def OpenSession(self, request: pb.OpenSessionRequest) -> pb.OpenSessionResponse:
         try:
             session, answer = self._sessions.open(
                 request.facility_presentation,
@@ -222,8 +203,7 @@ class PeerServicer(rpc.PeerServiceServicer):
             expires_at=Timestamp(seconds=session.expires_at),
         )
 
-    @handler
-    def Present(self, request: pb.PresentRequest, context: grpc.ServicerContext) -> pb.PresentResponse:
+    def Present(self, request: pb.PresentRequest) -> pb.PresentResponse:
         if not request.presentation:
             raise InvalidArgumentError("presentation", "is required")
         label = label_from(request.label)

@@ -46,6 +46,7 @@ from clearance.encoding import parse_json
 from clearance.errors import ClearanceError, StorageError
 from clearance.keys import PublicKey
 from clearance.trust import TrustStore
+from node.config import create_private_file
 
 KINDS = ("root_rotation", "trust_bundle", "foreign_bundle", "status_list", "status_delta")
 MAX_PROBLEMS = 200
@@ -108,6 +109,7 @@ class NodeStore:
         """
         self.path = Path(path)
         self._lock = threading.RLock()
+        create_private_file(self.path)
         try:
             self._db = sqlite3.connect(
                 str(self.path), timeout=30, isolation_level=None, check_same_thread=False

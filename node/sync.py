@@ -14,10 +14,18 @@ core accepted it, and only then publishes the new snapshot
   only what is missing: nothing is downloaded twice. Heartbeats keep the
   stream alive; a stream silent for :data:`IDLE_TIMEOUT` seconds is dropped
   and reopened.
-* **poll**: while the stream is down, every ``poll_interval`` seconds, the
-  unary reads (``GetTrustBundle``, ``GetStatusList``), between reconnection
-  attempts spaced by exponential backoff with jitter (capped at
-  ``max_backoff``).
+* **reconnect**: when the stream breaks, the node opens it again, saying
+  what it holds, after a wait of :meth:`Syncer.backoff`: exponential from
+  :data:`INITIAL_BACKOFF`, capped at ``max_backoff``, with jitter (a random
+  half of it), so that thousands of nodes that lost one registry do not
+  come back in step. The channel's own reconnection backoff is set from the
+  same settings (:func:`node.agent.channel_options`): left to gRPC's defaults (up to
+  120 s), it would override the node's and keep a node away from a
+  registry that is back for minutes.
+* **poll**: once the stream has been down for ``poll_interval`` seconds, the
+  unary reads (``GetTrustBundle``, ``GetStatusList``) every ``poll_interval``
+  seconds between reconnection attempts. A short outage therefore costs a
+  reconnection that resumes from what the node holds, not a full download.
 * **repair**: a delta that does not build on the held list makes the node
   fetch the full list; a bundle signed by a root the node does not know yet
   makes it walk ``GetRootHistory`` from its current root; after catching up
@@ -82,6 +90,8 @@ IDLE_TIMEOUT = 60.0
 """Seconds without any message (heartbeats come every 15) before the stream is presumed dead."""
 CALL_TIMEOUT = 30.0
 """Seconds allowed for one unary call to the registry."""
+INITIAL_BACKOFF = 0.25
+"""Seconds: the first wait before reconnecting (then doubled per failure, up to ``max_backoff``)."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,7 @@ class Syncer:
         self._applier = applier
         self._state = state
         self._store = store
+        self._channel = channel
         self._stub = rpc.PublicationServiceStub(channel)
         self._clock = clock
         self._endpoint = endpoint
@@ -363,6 +374,16 @@ class Syncer:
         last = [time.monotonic()]
         done = threading.Event()
         received = 0
+        state = threading.Lock()
+
+        def on_connectivity(connectivity: grpc.ChannelConnectivity) -> None:
+            # Connected once the channel is up with the stream open: a caught-up node
+            # hears nothing until the registry's first heartbeat, which may be 15 s away.
+            with state:
+                if connectivity is grpc.ChannelConnectivity.READY and not done.is_set():
+                    self.status.connected = True
+
+        self._channel.subscribe(on_connectivity, try_to_connect=True)
 
         def watchdog() -> None:
             while not done.wait(0.5):
@@ -390,8 +411,10 @@ class Syncer:
                 )
             raise to_error(exc, peer=f"registry {self._endpoint}") from None
         finally:
-            done.set()
-            self.status.connected = False
+            with state:
+                done.set()
+                self.status.connected = False
+            self._channel.unsubscribe(on_connectivity)
         return received
 
     def handle(self, message: pb.WatchResponse) -> None:
@@ -421,6 +444,7 @@ class Syncer:
         """Sync until ``stop`` is set: stream while possible, poll and back off while not."""
         failures = 0
         last_poll = float("-inf")
+        down_since: float | None = None
         while not stop.is_set():
             before = self.status.messages
             try:
@@ -438,8 +462,12 @@ class Syncer:
             # A stream that delivered something was a connection: start the backoff over.
             failures = 1 if self.status.messages > before else failures + 1
             self.status.reconnects += 1
-            if time.monotonic() - last_poll >= self._poll_interval:
-                last_poll = time.monotonic()
+            now = time.monotonic()
+            if failures == 1:
+                down_since = now
+            assert down_since is not None
+            if now - down_since >= self._poll_interval and now - last_poll >= self._poll_interval:
+                last_poll = now
                 try:
                     self.poll_once()
                 except ClearanceError as exc:
@@ -447,6 +475,10 @@ class Syncer:
             stop.wait(self.backoff(failures))
 
     def backoff(self, failures: int) -> float:
-        """Seconds to wait after ``failures`` failed attempts: exponential, capped, with jitter."""
-        ceiling = min(self._max_backoff, 0.25 * (2 ** min(failures, 16)))
+        """Seconds to wait after ``failures`` failed attempts: exponential, capped, with jitter.
+
+        ``INITIAL_BACKOFF * 2**(failures - 1)``, at most ``max_backoff``, of which a random
+        half is taken off (so every wait lies between half the ceiling and the ceiling).
+        """
+        ceiling = min(self._max_backoff, INITIAL_BACKOFF * (2 ** min(max(failures, 1) - 1, 16)))
         return float(ceiling * (0.5 + 0.5 * self._jitter()))

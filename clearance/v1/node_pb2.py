@@ -26,7 +26,7 @@ from clearance.v1 import common_pb2 as clearance_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63learance/v1/node.proto\x12\x0c\x63learance.v1\x1a\x19\x63learance/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10\x43hallengeRequest\"d\n\x11\x43hallengeResponse\x12\r\n\x05nonce\x18\x01 \x01(\t\x12\x10\n\x08\x61udience\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\rVerifyRequest\x12\x15\n\rpresentations\x18\x01 \x03(\t\"\xb2\x01\n\x0cVerification\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12*\n\tclearance\x18\x04 \x01(\x0b\x32\x17.clearance.v1.Clearance\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x0e\n\x06issuer\x18\x06 \x01(\t\x12\x16\n\x0e\x64isclosed_json\x18\x07 \x01(\t\x12\x0e\n\x06\x63hecks\x18\x08 \x03(\t\"=\n\x0eVerifyResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.clearance.v1.Verification\"k\n\x10\x41uthorizeRequest\x12\"\n\x05label\x18\x01 \x01(\x0b\x32\x13.clearance.v1.Label\x12\x14\n\x0cpresentation\x18\x02 \x01(\t\x12\x1d\n\x15\x66\x61\x63ility_presentation\x18\x03 \x01(\t\"\x97\x01\n\x11\x41uthorizeResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0f\n\x07reasons\x18\x02 \x03(\t\x12\x14\n\x0clog_sequence\x18\x03 \x01(\x03\x12\x1e\n\x16presenter_jurisdiction\x18\x04 \x01(\t\x12\x14\n\x0c\x61greement_id\x18\x05 \x01(\t\x12\x14\n\x0cmapped_level\x18\x06 \x01(\t\"\x16\n\x14GetSyncStatusRequest\"x\n\x13StatusListFreshness\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61ge_seconds\x18\x03 \x01(\x03\x12\x10\n\x08sequence\x18\x04 \x01(\x03\"\xb6\x01\n\x0fTrustedRegistry\x12\x14\n\x0cjurisdiction\x18\x01 \x01(\t\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x18\n\x10root_fingerprint\x18\x03 \x01(\t\x12\x16\n\x0e\x62undle_version\x18\x04 \x01(\x03\x12\x35\n\x11\x62undle_expires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61greement_id\x18\x06 \x01(\t\"\x8d\x03\n\x15GetSyncStatusResponse\x12+\n\x04home\x18\x01 \x01(\x0b\x32\x1d.clearance.v1.TrustedRegistry\x12.\n\x07\x66oreign\x18\x02 \x03(\x0b\x32\x1d.clearance.v1.TrustedRegistry\x12\x37\n\x0cstatus_lists\x18\x03 \x03(\x0b\x32!.clearance.v1.StatusListFreshness\x12-\n\tlast_sync\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tconnected\x18\x05 \x01(\x08\x12\x10\n\x08problems\x18\x06 \x03(\t\x12R\n\x10staleness_policy\x18\x07 \x03(\x0b\x32\x38.clearance.v1.GetSyncStatusResponse.StalenessPolicyEntry\x1a\x36\n\x14StalenessPolicyEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"=\n\x12VerifyVisitRequest\x12\x11\n\tassurance\x18\x01 \x01(\t\x12\x14\n\x0cpresentation\x18\x02 \x01(\t\"\x9d\x02\n\x13VerifyVisitResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0f\n\x07reasons\x18\x02 \x03(\t\x12\x14\n\x0clog_sequence\x18\x03 \x01(\x03\x12\x11\n\tprogramme\x18\x04 \x01(\t\x12\x12\n\nvisit_kind\x18\x05 \x01(\t\x12.\n\nnot_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tnot_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14visitor_jurisdiction\x18\x08 \x01(\t\x12*\n\tclearance\x18\t \x01(\x0b\x32\x17.clearance.v1.Clearance\"\x16\n\x14PeerChallengeRequest\"8\n\x15PeerChallengeResponse\x12\r\n\x05nonce\x18\x01 \x01(\t\x12\x10\n\x08\x61udience\x18\x02 \x01(\t\"b\n\x12OpenSessionRequest\x12\x1d\n\x15\x66\x61\x63ility_presentation\x18\x01 \x01(\t\x12\x14\n\x0c\x63\x61ller_nonce\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x61ller_audience\x18\x03 \x01(\t\"x\n\x13OpenSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x15\x66\x61\x63ility_presentation\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x0ePresentRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\"\n\x05label\x18\x02 \x01(\x0b\x32\x13.clearance.v1.Label\x12\x14\n\x0cpresentation\x18\x03 \x01(\t\"D\n\x0fPresentResponse\x12\x31\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1f.clearance.v1.AuthorizeResponse2\x9c\x03\n\x0bNodeService\x12L\n\tChallenge\x12\x1e.clearance.v1.ChallengeRequest\x1a\x1f.clearance.v1.ChallengeResponse\x12\x43\n\x06Verify\x12\x1b.clearance.v1.VerifyRequest\x1a\x1c.clearance.v1.VerifyResponse\x12L\n\tAuthorize\x12\x1e.clearance.v1.AuthorizeRequest\x1a\x1f.clearance.v1.AuthorizeResponse\x12X\n\rGetSyncStatus\x12\".clearance.v1.GetSyncStatusRequest\x1a#.clearance.v1.GetSyncStatusResponse\x12R\n\x0bVerifyVisit\x12 .clearance.v1.VerifyVisitRequest\x1a!.clearance.v1.VerifyVisitResponse2\x83\x02\n\x0bPeerService\x12X\n\rPeerChallenge\x12\".clearance.v1.PeerChallengeRequest\x1a#.clearance.v1.PeerChallengeResponse\x12R\n\x0bOpenSession\x12 .clearance.v1.OpenSessionRequest\x1a!.clearance.v1.OpenSessionResponse\x12\x46\n\x07Present\x12\x1c.clearance.v1.PresentRequest\x1a\x1d.clearance.v1.PresentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63learance/v1/node.proto\x12\x0c\x63learance.v1\x1a\x19\x63learance/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10\x43hallengeRequest\"d\n\x11\x43hallengeResponse\x12\r\n\x05nonce\x18\x01 \x01(\t\x12\x10\n\x08\x61udience\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\rVerifyRequest\x12\x15\n\rpresentations\x18\x01 \x03(\t\"\xb2\x01\n\x0cVerification\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12*\n\tclearance\x18\x04 \x01(\x0b\x32\x17.clearance.v1.Clearance\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x0e\n\x06issuer\x18\x06 \x01(\t\x12\x16\n\x0e\x64isclosed_json\x18\x07 \x01(\t\x12\x0e\n\x06\x63hecks\x18\x08 \x03(\t\"=\n\x0eVerifyResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.clearance.v1.Verification\"k\n\x10\x41uthorizeRequest\x12\"\n\x05label\x18\x01 \x01(\x0b\x32\x13.clearance.v1.Label\x12\x14\n\x0cpresentation\x18\x02 \x01(\t\x12\x1d\n\x15\x66\x61\x63ility_presentation\x18\x03 \x01(\t\"\xa5\x01\n\x11\x41uthorizeResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0f\n\x07reasons\x18\x02 \x03(\t\x12\x14\n\x0clog_sequence\x18\x03 \x01(\x03\x12\x1e\n\x16presenter_jurisdiction\x18\x04 \x01(\t\x12\x14\n\x0c\x61greement_id\x18\x05 \x01(\t\x12\x14\n\x0cmapped_level\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\"\x16\n\x14GetSyncStatusRequest\"x\n\x13StatusListFreshness\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61ge_seconds\x18\x03 \x01(\x03\x12\x10\n\x08sequence\x18\x04 \x01(\x03\"\xb6\x01\n\x0fTrustedRegistry\x12\x14\n\x0cjurisdiction\x18\x01 \x01(\t\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x18\n\x10root_fingerprint\x18\x03 \x01(\t\x12\x16\n\x0e\x62undle_version\x18\x04 \x01(\x03\x12\x35\n\x11\x62undle_expires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61greement_id\x18\x06 \x01(\t\"\x8d\x03\n\x15GetSyncStatusResponse\x12+\n\x04home\x18\x01 \x01(\x0b\x32\x1d.clearance.v1.TrustedRegistry\x12.\n\x07\x66oreign\x18\x02 \x03(\x0b\x32\x1d.clearance.v1.TrustedRegistry\x12\x37\n\x0cstatus_lists\x18\x03 \x03(\x0b\x32!.clearance.v1.StatusListFreshness\x12-\n\tlast_sync\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tconnected\x18\x05 \x01(\x08\x12\x10\n\x08problems\x18\x06 \x03(\t\x12R\n\x10staleness_policy\x18\x07 \x03(\x0b\x32\x38.clearance.v1.GetSyncStatusResponse.StalenessPolicyEntry\x1a\x36\n\x14StalenessPolicyEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"=\n\x12VerifyVisitRequest\x12\x11\n\tassurance\x18\x01 \x01(\t\x12\x14\n\x0cpresentation\x18\x02 \x01(\t\"\xab\x02\n\x13VerifyVisitResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0f\n\x07reasons\x18\x02 \x03(\t\x12\x14\n\x0clog_sequence\x18\x03 \x01(\x03\x12\x11\n\tprogramme\x18\x04 \x01(\t\x12\x12\n\nvisit_kind\x18\x05 \x01(\t\x12.\n\nnot_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tnot_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14visitor_jurisdiction\x18\x08 \x01(\t\x12*\n\tclearance\x18\t \x01(\x0b\x32\x17.clearance.v1.Clearance\x12\x0c\n\x04\x63ode\x18\n \x01(\t\"\x16\n\x14PeerChallengeRequest\"8\n\x15PeerChallengeResponse\x12\r\n\x05nonce\x18\x01 \x01(\t\x12\x10\n\x08\x61udience\x18\x02 \x01(\t\"b\n\x12OpenSessionRequest\x12\x1d\n\x15\x66\x61\x63ility_presentation\x18\x01 \x01(\t\x12\x14\n\x0c\x63\x61ller_nonce\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x61ller_audience\x18\x03 \x01(\t\"x\n\x13OpenSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x15\x66\x61\x63ility_presentation\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x0ePresentRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\"\n\x05label\x18\x02 \x01(\x0b\x32\x13.clearance.v1.Label\x12\x14\n\x0cpresentation\x18\x03 \x01(\t\"D\n\x0fPresentResponse\x12\x31\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1f.clearance.v1.AuthorizeResponse2\x9c\x03\n\x0bNodeService\x12L\n\tChallenge\x12\x1e.clearance.v1.ChallengeRequest\x1a\x1f.clearance.v1.ChallengeResponse\x12\x43\n\x06Verify\x12\x1b.clearance.v1.VerifyRequest\x1a\x1c.clearance.v1.VerifyResponse\x12L\n\tAuthorize\x12\x1e.clearance.v1.AuthorizeRequest\x1a\x1f.clearance.v1.AuthorizeResponse\x12X\n\rGetSyncStatus\x12\".clearance.v1.GetSyncStatusRequest\x1a#.clearance.v1.GetSyncStatusResponse\x12R\n\x0bVerifyVisit\x12 .clearance.v1.VerifyVisitRequest\x1a!.clearance.v1.VerifyVisitResponse2\x83\x02\n\x0bPeerService\x12X\n\rPeerChallenge\x12\".clearance.v1.PeerChallengeRequest\x1a#.clearance.v1.PeerChallengeResponse\x12R\n\x0bOpenSession\x12 .clearance.v1.OpenSessionRequest\x1a!.clearance.v1.OpenSessionResponse\x12\x46\n\x07Present\x12\x1c.clearance.v1.PresentRequest\x1a\x1d.clearance.v1.PresentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,35 +48,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHORIZEREQUEST']._serialized_start=507
   _globals['_AUTHORIZEREQUEST']._serialized_end=614
   _globals['_AUTHORIZERESPONSE']._serialized_start=617
-  _globals['_AUTHORIZERESPONSE']._serialized_end=768
-  _globals['_GETSYNCSTATUSREQUEST']._serialized_start=770
-  _globals['_GETSYNCSTATUSREQUEST']._serialized_end=792
-  _globals['_STATUSLISTFRESHNESS']._serialized_start=794
-  _globals['_STATUSLISTFRESHNESS']._serialized_end=914
-  _globals['_TRUSTEDREGISTRY']._serialized_start=917
-  _globals['_TRUSTEDREGISTRY']._serialized_end=1099
-  _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=1102
-  _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=1499
-  _globals['_GETSYNCSTATUSRESPONSE_STALENESSPOLICYENTRY']._serialized_start=1445
-  _globals['_GETSYNCSTATUSRESPONSE_STALENESSPOLICYENTRY']._serialized_end=1499
-  _globals['_VERIFYVISITREQUEST']._serialized_start=1501
-  _globals['_VERIFYVISITREQUEST']._serialized_end=1562
-  _globals['_VERIFYVISITRESPONSE']._serialized_start=1565
-  _globals['_VERIFYVISITRESPONSE']._serialized_end=1850
-  _globals['_PEERCHALLENGEREQUEST']._serialized_start=1852
-  _globals['_PEERCHALLENGEREQUEST']._serialized_end=1874
-  _globals['_PEERCHALLENGERESPONSE']._serialized_start=1876
-  _globals['_PEERCHALLENGERESPONSE']._serialized_end=1932
-  _globals['_OPENSESSIONREQUEST']._serialized_start=1934
-  _globals['_OPENSESSIONREQUEST']._serialized_end=2032
-  _globals['_OPENSESSIONRESPONSE']._serialized_start=2034
-  _globals['_OPENSESSIONRESPONSE']._serialized_end=2154
-  _globals['_PRESENTREQUEST']._serialized_start=2156
-  _globals['_PRESENTREQUEST']._serialized_end=2250
-  _globals['_PRESENTRESPONSE']._serialized_start=2252
-  _globals['_PRESENTRESPONSE']._serialized_end=2320
-  _globals['_NODESERVICE']._serialized_start=2323
-  _globals['_NODESERVICE']._serialized_end=2735
-  _globals['_PEERSERVICE']._serialized_start=2738
-  _globals['_PEERSERVICE']._serialized_end=2997
+  _globals['_AUTHORIZERESPONSE']._serialized_end=782
+  _globals['_GETSYNCSTATUSREQUEST']._serialized_start=784
+  _globals['_GETSYNCSTATUSREQUEST']._serialized_end=806
+  _globals['_STATUSLISTFRESHNESS']._serialized_start=808
+  _globals['_STATUSLISTFRESHNESS']._serialized_end=928
+  _globals['_TRUSTEDREGISTRY']._serialized_start=931
+  _globals['_TRUSTEDREGISTRY']._serialized_end=1113
+  _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=1116
+  _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=1513
+  _globals['_GETSYNCSTATUSRESPONSE_STALENESSPOLICYENTRY']._serialized_start=1459
+  _globals['_GETSYNCSTATUSRESPONSE_STALENESSPOLICYENTRY']._serialized_end=1513
+  _globals['_VERIFYVISITREQUEST']._serialized_start=1515
+  _globals['_VERIFYVISITREQUEST']._serialized_end=1576
+  _globals['_VERIFYVISITRESPONSE']._serialized_start=1579
+  _globals['_VERIFYVISITRESPONSE']._serialized_end=1878
+  _globals['_PEERCHALLENGEREQUEST']._serialized_start=1880
+  _globals['_PEERCHALLENGEREQUEST']._serialized_end=1902
+  _globals['_PEERCHALLENGERESPONSE']._serialized_start=1904
+  _globals['_PEERCHALLENGERESPONSE']._serialized_end=1960
+  _globals['_OPENSESSIONREQUEST']._serialized_start=1962
+  _globals['_OPENSESSIONREQUEST']._serialized_end=2060
+  _globals['_OPENSESSIONRESPONSE']._serialized_start=2062
+  _globals['_OPENSESSIONRESPONSE']._serialized_end=2182
+  _globals['_PRESENTREQUEST']._serialized_start=2184
+  _globals['_PRESENTREQUEST']._serialized_end=2278
+  _globals['_PRESENTRESPONSE']._serialized_start=2280
+  _globals['_PRESENTRESPONSE']._serialized_end=2348
+  _globals['_NODESERVICE']._serialized_start=2351
+  _globals['_NODESERVICE']._serialized_end=2763
+  _globals['_PEERSERVICE']._serialized_start=2766
+  _globals['_PEERSERVICE']._serialized_end=3025
 # @@protoc_insertion_point(module_scope)

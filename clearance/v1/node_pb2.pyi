@@ -69,7 +69,10 @@ class VerifyRequest(_message.Message):
     PRESENTATIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def presentations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Presentations: SD-JWT + KB-JWT (RFC 9901), at most 1000 per call."""
+        """Presentations: SD-JWT + KB-JWT (RFC 9901), at most 1000 per call, each at
+        most 64 KiB, the whole request at most 16 MiB (larger is refused as
+        RESOURCE_EXHAUSTED before it is read).
+        """
 
     def __init__(
         self,
@@ -191,6 +194,7 @@ class AuthorizeResponse(_message.Message):
     PRESENTER_JURISDICTION_FIELD_NUMBER: _builtins.int
     AGREEMENT_ID_FIELD_NUMBER: _builtins.int
     MAPPED_LEVEL_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
     allowed: _builtins.bool
     log_sequence: _builtins.int
     """Sequence number of the decision in the node's decision log."""
@@ -198,6 +202,11 @@ class AuthorizeResponse(_message.Message):
     agreement_id: _builtins.str
     """Which agreement and level mapping a foreign decision used."""
     mapped_level: _builtins.str
+    code: _builtins.str
+    """The decision's stable code: "allowed", or the code of the first reason to
+    deny (e.g. "employer_not_disclosed", "revoked", "level_insufficient").
+    Act on this, never on the words of `reasons`.
+    """
     @_builtins.property
     def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -209,10 +218,11 @@ class AuthorizeResponse(_message.Message):
         presenter_jurisdiction: _builtins.str = ...,
         agreement_id: _builtins.str = ...,
         mapped_level: _builtins.str = ...,
+        code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement_id", b"agreement_id", "allowed", b"allowed", "log_sequence", b"log_sequence", "mapped_level", b"mapped_level", "presenter_jurisdiction", b"presenter_jurisdiction", "reasons", b"reasons"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement_id", b"agreement_id", "allowed", b"allowed", "code", b"code", "log_sequence", b"log_sequence", "mapped_level", b"mapped_level", "presenter_jurisdiction", b"presenter_jurisdiction", "reasons", b"reasons"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -399,11 +409,16 @@ class VerifyVisitResponse(_message.Message):
     NOT_AFTER_FIELD_NUMBER: _builtins.int
     VISITOR_JURISDICTION_FIELD_NUMBER: _builtins.int
     CLEARANCE_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
     allowed: _builtins.bool
     log_sequence: _builtins.int
     programme: _builtins.str
     visit_kind: _builtins.str
     visitor_jurisdiction: _builtins.str
+    code: _builtins.str
+    """The decision's stable code: "visit_allowed", or why it was refused
+    (a verification reason such as "revoked" or "visit_wrong_host").
+    """
     @_builtins.property
     def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -424,10 +439,11 @@ class VerifyVisitResponse(_message.Message):
         not_after: _timestamp_pb2.Timestamp | None = ...,
         visitor_jurisdiction: _builtins.str = ...,
         clearance: _common_pb2.Clearance | None = ...,
+        code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["clearance", b"clearance", "not_after", b"not_after", "not_before", b"not_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "clearance", b"clearance", "log_sequence", b"log_sequence", "not_after", b"not_after", "not_before", b"not_before", "programme", b"programme", "reasons", b"reasons", "visit_kind", b"visit_kind", "visitor_jurisdiction", b"visitor_jurisdiction"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "clearance", b"clearance", "code", b"code", "log_sequence", b"log_sequence", "not_after", b"not_after", "not_before", b"not_before", "programme", b"programme", "reasons", b"reasons", "visit_kind", b"visit_kind", "visitor_jurisdiction", b"visitor_jurisdiction"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,7 +9,6 @@ SIGTERM/SIGINT drain in-flight calls before exit.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import signal
@@ -26,6 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from clearance.errors import InvalidArgumentError
+from clearance.listen_address import check_listen_address as check_listen_address
 from clearance.tls import TlsFiles
 from clearance.v1 import registry_pb2, registry_pb2_grpc
 from registry.api.auth import Authenticator, AuthInterceptor
@@ -61,29 +61,6 @@ SERVICE_NAMES = tuple(
         "FederationService",
     )
 )
-
-
-def check_listen_address(listen: str, *, insecure: bool) -> None:
-    """Plaintext is allowed on loopback only.
-
-    Raises:
-        InvalidArgumentError: a malformed address, or ``insecure`` on a non-loopback one.
-    """
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise InvalidArgumentError("--listen", "must be HOST:PORT, e.g. 127.0.0.1:7443")
-    if insecure:
-        bare = host.strip("[]")
-        loopback = bare == "localhost"
-        if not loopback:
-            try:
-                loopback = ipaddress.ip_address(bare).is_loopback
-            except ValueError:
-                loopback = False
-        if not loopback:
-            raise InvalidArgumentError(
-                "--insecure", f"plaintext is refused on {host}; use TLS or a loopback address"
-            )
 
 
 @dataclass

@@ -20,7 +20,7 @@ import pytest
 from clearance.keys import PublicKey, SigningKey
 from clearance.statusdelta import sign_status_delta
 from clearance.trust import TrustStore
-from clearance.verify import MemoryNonceStore, StalenessPolicy, VerifiedPresentation
+from clearance.verify import MemoryNonceStore, NonceStore, StalenessPolicy, VerifiedPresentation
 from node.decision_log import DecisionLog
 from node.decisions import Label
 from node.facility import FacilityIdentity
@@ -49,8 +49,16 @@ class Desk:
     def at(self, seconds: int) -> None:
         self.clock[0] = seconds
 
-    def present(self, credential: str, holder: Holder, *, disclose: tuple[str, ...] = ("employer",)) -> str:
-        nonce = self.gatekeeper.challenge().nonce
+    def present(
+        self,
+        credential: str,
+        holder: Holder,
+        *,
+        disclose: tuple[str, ...] = ("employer",),
+        nonce: str | None = None,
+    ) -> str:
+        """A presentation bound to ``nonce`` (a fresh local challenge's when None)."""
+        nonce = nonce if nonce is not None else self.gatekeeper.challenge().nonce
         return present_credential(
             credential, holder, nonce=nonce, audience=AUDIENCE, disclose=disclose, issued_at=self.now
         )
@@ -76,9 +84,12 @@ def make_desk(
     node_key: SigningKey,
     now: int = NOW,
     policy: StalenessPolicy | None = None,
+    peer_nonces: NonceStore | None = None,
+    state: TrustedState | None = None,
 ) -> Desk:
+    """A desk over ``trust`` (or over ``state``, a trust state the test controls, when given)."""
     clock = [now]
-    state = TrustedState(trust)
+    state = state if state is not None else TrustedState(trust)
     nonces = MemoryNonceStore()
     policy = policy or StalenessPolicy()
     identity = FacilityIdentity(
@@ -99,6 +110,7 @@ def make_desk(
         clock=lambda: clock[0],
         facility=identity,
         decisions=DecisionLog(log_path),
+        peer_nonces=peer_nonces,
     )
     return Desk(gatekeeper, clock, node_key)
 

@@ -83,6 +83,8 @@ class RegistryHarness:
     clock: SharedClock
     database_url: str
     tls: bool = False
+    heartbeat: float = 1.0
+    """Seconds of quiet before the registry tells a subscriber it is caught up."""
     ctx: RegistryContext | None = None
     running: server.RunningRegistry | None = None
     port: int = 0
@@ -103,7 +105,7 @@ class RegistryHarness:
             self.ctx,
             f"127.0.0.1:{self.port}",
             insecure=not self.tls,
-            heartbeat=1.0,
+            heartbeat=self.heartbeat,
             freshness_check=0.2,
             max_workers=64,
         )
@@ -297,9 +299,13 @@ def init_node(
     clock: SharedClock,
     fingerprint: str | None = None,
     peer: bool = False,
+    peer_tls: bool = False,
     staleness: dict[str, int] | None = None,
 ) -> Run:
-    """``clearance node init`` (in this process), with the test clock file and fast retries."""
+    """``clearance node init`` (in this process), with the test clock file and fast retries.
+
+    ``peer`` serves the peer API in plaintext on loopback; ``peer_tls`` over TLS (made by init).
+    """
     args = [
         "node",
         "init",
@@ -324,6 +330,8 @@ def init_node(
     ]
     if peer:
         args += ["--peer-listen", "127.0.0.1:0", "--peer-insecure"]
+    elif peer_tls:
+        args += ["--peer-listen", "127.0.0.1:0"]
     for level, age in (staleness or {}).items():
         args += ["--staleness", f"{level}={age}"]
     return run_cli(args)

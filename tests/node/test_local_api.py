@@ -173,8 +173,35 @@ def test_authorize_through_the_api_returns_the_logged_decision(
     response = api.authorize(Label("JP", "SECRET", "cyber-threat", ()), bound(desk, credential, holder))
 
     assert response.allowed
+    assert response.code == "allowed"
     assert response.log_sequence == 1
     assert response.presenter_jurisdiction == "JP"
+
+
+def test_a_denial_carries_its_code_on_the_wire(world: RegistryWorld, desk: Desk, api: NodeClient) -> None:
+    credential, holder = world.issue()
+    nonce = desk.gatekeeper.challenge().nonce
+    hidden = present_credential(
+        credential, holder, nonce=nonce, audience=AUDIENCE, issued_at=NOW, disclose=()
+    )
+    revoked_credential, revoked_holder = world.issue(index=900)
+    world.status_list.set(900, 1)
+    world.seq += 1
+    desk.gatekeeper.state.update(lambda trust: trust.update_status_list(world.status_token(), NOW), _keep)
+
+    refused = api.authorize(Label("JP", "SECRET", "cyber-threat", ()), hidden)
+    revoked = api.authorize(
+        Label("JP", "SECRET", "cyber-threat", ()), bound(desk, revoked_credential, revoked_holder)
+    )
+
+    assert (refused.allowed, refused.code) == (False, "employer_not_disclosed")
+    assert (revoked.allowed, revoked.code) == (False, "revoked")
+    logged = desk.gatekeeper.decisions.entries()
+    assert [e.code for e in logged] == ["employer_not_disclosed", "revoked"]
+
+
+def _keep(_trust: object, _result: object) -> None:
+    """Persist nothing: this desk's trust lives in memory only."""
 
 
 def test_sync_status_reports_trust_and_freshness(api: NodeClient) -> None:

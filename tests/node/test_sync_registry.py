@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -182,6 +183,81 @@ def test_a_node_enrolls_and_syncs_over_tls(tmp_path: Path, clock: SharedClock, d
             assert sync.syncer is not None
             sync.syncer.poll_once()
             assert sync.seq() >= 0
+        finally:
+            sync.close()
+    finally:
+        registry.stop()
+
+
+class Doorman:
+    """Holds a stopped registry's port: accepts each connection attempt, counts it, hangs up."""
+
+    def __init__(self, port: int) -> None:
+        self.attempts = 0
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
+        self._socket.listen(16)
+        self._socket.settimeout(0.1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            self.attempts += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
+def test_a_node_reconnects_within_its_backoff_after_the_registry_restarts(
+    registry: RegistryHarness, client: SyncClient
+) -> None:
+    assert client.config.max_backoff == 1
+    client.run()
+    wait_until(client.caught_up, 10, "no first sync")
+    registry.stop()
+    doorman = Doorman(registry.port)
+    try:
+        # Five failed attempts: left to gRPC's own schedule (1 s, x1.6, +-20%), the next
+        # one would be at least 5 s away; the node's backoff says at most 1 s.
+        wait_until(lambda: doorman.attempts >= 5, 30, "the node did not keep trying")
+    finally:
+        doorman.close()
+    assert not client.syncer.status.connected  # type: ignore[union-attr]
+    messages = len(client.messages)
+
+    registry.start()  # the same port
+
+    wait_until(lambda: client.syncer.status.connected, 3 * client.config.max_backoff, "not back in time")  # type: ignore[union-attr]
+    wait_until(lambda: len(client.messages) > messages, 10, "the stream did not resume")
+
+
+def test_a_restarted_caught_up_node_is_connected_before_the_first_heartbeat(
+    tmp_path: Path, clock: SharedClock, database_url: str
+) -> None:
+    registry = RegistryHarness(tmp_path / "quiet-registry", clock, database_url, heartbeat=120.0).start()
+    try:
+        org = registry.organization("Example KK")
+        result = init_node(tmp_path / "node", registry, registry.enrollment_token(org), clock=clock)
+        assert result.exit_code == 0, result.stderr
+        sync = SyncClient(NodeConfig.load(tmp_path / "node"), clock).open().run()
+        try:
+            wait_until(lambda: sync.seq() >= 0, 10, "the first sync brought no list")
+            sync.close()
+
+            sync.open().run()  # a restart: nothing is missing, so nothing is sent for 120 s
+
+            wait_until(lambda: sync.syncer.status.connected, 5, "reported not connected")  # type: ignore[union-attr]
+            assert sync.messages == []
         finally:
             sync.close()
     finally:

@@ -1,0 +1,1 @@
+"""The oversight body's agents: the transparency-log witness (:mod:`oversight.witness`)."""
