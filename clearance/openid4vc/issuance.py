@@ -51,7 +51,14 @@ from clearance.openid4vc.issuer_metadata import (
     credential_issuer_metadata,
     well_known_path,
 )
-from clearance.openid4vc.offers import PRE_AUTHORIZED_GRANT, Redemption, code_digest, tx_code_digest
+from clearance.openid4vc.offers import (
+    PRE_AUTHORIZED_GRANT,
+    OfferRecord,
+    Redemption,
+    code_digest,
+    offer_id_for,
+    tx_code_digest,
+)
 from clearance.openid4vc.proofs import NonceMinter, verify_proof
 
 MAX_TOKEN_REQUEST = 4096
@@ -108,8 +115,8 @@ class IssuanceBackend(Protocol):
         """
         ...
 
-    def offer_json(self, offer_id: str, now: int) -> str | None:
-        """The offer object of an offer neither redeemed, burnt nor expired (by reference)."""
+    def live_offer(self, offer_id: str, now: int) -> OfferRecord | None:
+        """The record of an offer neither redeemed, burnt nor expired (to serve it by reference)."""
         ...
 
     def grant(self, token_digest: str, now: int) -> Grant | None:
@@ -203,10 +210,13 @@ def issuer_app(
         return JSONResponse(server_metadata)
 
     async def offer_endpoint(request: Request) -> Response:
-        found = await run_in_threadpool(backend.offer_json, str(request.path_params["offer_id"]), clock())
+        secret = str(request.path_params["secret"])
+        found = None
+        if len(secret) <= 64:
+            found = await run_in_threadpool(backend.live_offer, offer_id_for(secret), clock())
         if found is None:
             return JSONResponse({"error": "not_found"}, status_code=404, headers=NO_STORE)
-        return Response(found, media_type="application/json", headers=NO_STORE)
+        return JSONResponse(found.offer(config.credential_issuer, secret).to_json(), headers=NO_STORE)
 
     async def token(request: Request) -> Response:
         form = await read_form(request, MAX_TOKEN_REQUEST, OAuthErrorCode.INVALID_REQUEST)
@@ -301,7 +311,7 @@ def issuer_app(
             well_known_path(AUTHORIZATION_SERVER_METADATA_PATH, config.credential_issuer),
             server_metadata_endpoint,
         ),
-        Route(base + OFFERS_PATH + "/{offer_id:str}", offer_endpoint),
+        Route(base + OFFERS_PATH + "/{secret:str}", offer_endpoint, methods=["GET"]),
         Route(base + TOKEN_PATH, protocol_endpoint(token), methods=["POST"]),
         Route(base + NONCE_PATH, protocol_endpoint(nonce), methods=["POST"]),
         Route(base + CREDENTIAL_PATH, protocol_endpoint(credential), methods=["POST"]),

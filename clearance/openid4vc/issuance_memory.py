@@ -98,7 +98,7 @@ class MemoryIssuanceBackend:
             self._tokens[token_digest] = self._by_offer[record.offer_id] = token
             return Redemption.REDEEMED, record.offer_id
 
-    def offer_json(self, offer_id: str, now: int) -> str | None:
+    def live_offer(self, offer_id: str, now: int) -> OfferRecord | None:
         with self._lock:
             digest = self._by_id.get(offer_id)
             offer = self._offers.get(digest) if digest is not None else None
@@ -109,7 +109,7 @@ class MemoryIssuanceBackend:
                 or offer.record.tries_left <= 0
             ):
                 return None
-            return offer.record.offer_json
+            return offer.record
 
     def grant(self, token_digest: str, now: int) -> Grant | None:
         with self._lock:

@@ -8,7 +8,7 @@ relative to the credential issuer identifier (the registry's issuer URL)::
     /openid4vci/token                              token endpoint (pre-authorized code)
     /openid4vci/nonce                              nonce endpoint (c_nonce)
     /openid4vci/credential                         credential endpoint
-    /openid4vci/offers/{offer_id}                  credential offers by reference
+    /openid4vci/offers/{secret}                    credential offers by reference
 
 The well-known paths are inserted between host and path (RFC 8414 section 3.1), so an issuer
 URL with a path (``https://host/jp``) publishes at ``/.well-known/openid-credential-issuer/jp``.

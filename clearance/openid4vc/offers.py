@@ -11,9 +11,12 @@ transaction code is required, how to ask for it (``tx_code``: length, input mode
 description). The transaction code itself travels by another channel (a letter, an SMS).
 
 What a store keeps is an :class:`OfferRecord`: digests of the code and of the transaction
-code, never the codes themselves, so a read of the store cannot redeem an offer. An offer
-expires, is redeemed at most once, and allows a bounded number of wrong transaction codes
-(after which it is burnt).
+code, never the codes themselves, so a read of the store can neither redeem nor serve an
+offer. An offer by reference is fetched at ``{issuer}/openid4vci/offers/{secret}``: the
+pre-authorized code is derived from that secret (:func:`code_for_reference`), the store finds
+the offer by the secret's digest, and the issuer rebuilds the offer document from the record
+and the secret the caller presented. An offer expires, is redeemed at most once, and allows a
+bounded number of wrong transaction codes (after which it is burnt).
 """
 
 from __future__ import annotations
@@ -43,6 +46,16 @@ RandomBytes = Callable[[int], bytes]
 def code_digest(code: str) -> str:
     """The digest a store keeps of a pre-authorized code (or an access token)."""
     return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def code_for_reference(secret: str) -> str:
+    """The pre-authorized code of the offer whose by-reference URL carries ``secret``."""
+    return b64url_encode(hashlib.sha256(b"clearance pre-authorized code\x00" + secret.encode()).digest())
+
+
+def offer_id_for(secret: str) -> str:
+    """The identifier a store keeps (and audits) for the offer whose URL carries ``secret``."""
+    return hashlib.sha256(b"clearance offer id\x00" + secret.encode()).hexdigest()[:32]
 
 
 def tx_code_digest(code: str, tx_code: str) -> str:
@@ -155,7 +168,7 @@ class OfferRecord:
     """What an issuance store keeps of an offer: digests, never the codes themselves.
 
     Attributes:
-        offer_id: a random identifier (the by-reference URL ends with it).
+        offer_id: :func:`offer_id_for` the secret of the by-reference URL (not the secret).
         code_digest: :func:`code_digest` of the pre-authorized code.
         tx_code_digest: :func:`tx_code_digest` of the transaction code, or None if none is asked.
         configuration_id: the credential configuration offered.
@@ -164,8 +177,7 @@ class OfferRecord:
             when staff named one; None lets the wallet prove any key.
         expires_at: seconds since the epoch; the offer cannot be redeemed at or after it.
         tries_left: wrong transaction codes still allowed; at 0 the offer is burnt.
-        offer_json: the offer object, served by reference (it carries the code, so the store
-            must serve it only until redemption or expiry).
+        tx_code_length: digits of the transaction code, None when none is asked.
     """
 
     offer_id: str
@@ -176,16 +188,34 @@ class OfferRecord:
     holder_thumbprint: str | None
     expires_at: int
     tries_left: int
-    offer_json: str
+    tx_code_length: int | None
+
+    def offer(self, credential_issuer: str, secret: str) -> CredentialOffer:
+        """The offer document, rebuilt for a caller who presented the by-reference ``secret``."""
+        spec = None if self.tx_code_length is None else TxCodeSpec(length=self.tx_code_length)
+        return CredentialOffer(credential_issuer, (self.configuration_id,), code_for_reference(secret), spec)
 
 
 @dataclass(frozen=True, slots=True)
 class NewOffer:
-    """A fresh offer: the record to store, the offer to hand out, the transaction code to send."""
+    """A fresh offer: the record to store, the offer to hand out, the transaction code to send.
+
+    ``secret`` goes in the by-reference URL (:meth:`reference_uri`); like the offer by value,
+    it is handed to the person and kept nowhere.
+    """
 
     record: OfferRecord
     offer: CredentialOffer
     tx_code: str | None
+    secret: str
+
+    def reference_url(self) -> str:
+        """Where the offer is fetched by reference."""
+        return f"{self.offer.credential_issuer.rstrip('/')}/openid4vci/offers/{self.secret}"
+
+    def reference_uri(self) -> str:
+        """The offer by reference: ``openid-credential-offer://?credential_offer_uri=...``."""
+        return offer_reference_uri(self.reference_url())
 
 
 def new_offer(
@@ -207,8 +237,8 @@ def new_offer(
     """
     if ttl <= 0 or tx_code_tries <= 0 or (tx_code_length is not None and not 4 <= tx_code_length <= 12):
         raise MalformedError("offer lifetime and tries must be positive, tx code 4 to 12 digits")
-    code = b64url_encode(random_bytes(32))
-    offer_id = b64url_encode(random_bytes(16))
+    secret = b64url_encode(random_bytes(32))
+    code = code_for_reference(secret)
     tx_code = None
     spec = None
     if tx_code_length is not None:
@@ -217,7 +247,7 @@ def new_offer(
         spec = TxCodeSpec(length=tx_code_length)
     offer = CredentialOffer(credential_issuer, (configuration_id,), code, spec)
     record = OfferRecord(
-        offer_id=offer_id,
+        offer_id=offer_id_for(secret),
         code_digest=code_digest(code),
         tx_code_digest=None if tx_code is None else tx_code_digest(code, tx_code),
         configuration_id=configuration_id,
@@ -225,9 +255,9 @@ def new_offer(
         holder_thumbprint=holder_thumbprint,
         expires_at=now + ttl,
         tries_left=tx_code_tries,
-        offer_json=json.dumps(offer.to_json(), separators=(",", ":")),
+        tx_code_length=tx_code_length,
     )
-    return NewOffer(record, offer, tx_code)
+    return NewOffer(record, offer, tx_code, secret)
 
 
 class Redemption(enum.Enum):

@@ -18,7 +18,7 @@ from clearance.openid4vc.holder_http import HolderHttp, tls_context
 from clearance.openid4vc.holder_issuance import receive_credential
 from clearance.openid4vc.issuance import IssuanceEventKind
 from clearance.openid4vc.issuer_metadata import PERSONNEL_CONFIGURATION
-from clearance.openid4vc.offers import PRE_AUTHORIZED_GRANT, NewOffer, offer_reference_uri
+from clearance.openid4vc.offers import PRE_AUTHORIZED_GRANT, NewOffer
 from clearance.openid4vc.proofs import PROOF_TYP, make_proof
 from tests.factories import NOW, Holder, Verifier, present_credential
 from tests.openid4vc_worlds import IssuerWorld
@@ -54,8 +54,10 @@ def test_an_offer_by_reference_is_fetched_then_no_longer_served(
     issuer: IssuerWorld, http: HolderHttp, wallet_key: SigningKey
 ) -> None:
     made = issuer.offer()
-    url = f"{issuer.base_url}/openid4vci/offers/{made.record.offer_id}"
-    receive_credential(offer_reference_uri(url), wallet_key, tx_code=made.tx_code, http=http, now=NOW)
+    url = made.reference_url()
+    assert http.json("GET", url) == made.offer.to_json()
+    assert http.request("GET", f"{issuer.base_url}/openid4vci/offers/{made.record.offer_id}")[0] == 404
+    receive_credential(made.reference_uri(), wallet_key, tx_code=made.tx_code, http=http, now=NOW)
     assert http.request("GET", url)[0] == 404
 
 

@@ -24,7 +24,7 @@ def test_openid4vci_library_receives_a_credential_our_node_accepts(issuer: Issue
 
 def test_openid4vci_library_by_reference_and_its_second_redemption_is_refused(issuer: IssuerWorld) -> None:
     made = issuer.offer()
-    reference = f"openid-credential-offer://?credential_offer_uri={issuer.base_url}/openid4vci/offers/{made.record.offer_id}"
+    reference = made.reference_uri()
     code, answer = run_node("vci_holder.mjs", reference, made.tx_code or "", str(NOW), ca_file=issuer.tls.ca)
     assert code == 0, answer
 

@@ -20,7 +20,9 @@ def test_an_offer_by_value_round_trips_and_keeps_only_digests_in_its_record() ->
     assert parsed.tx_code is not None
     assert made.tx_code is not None
     assert len(made.tx_code) == parsed.tx_code.length == 6
-    assert made.offer.pre_authorized_code not in repr(made.record.code_digest)
+    assert made.offer.pre_authorized_code not in repr(made.record)
+    assert made.secret not in repr(made.record)
+    assert made.record.offer(made.offer.credential_issuer, made.secret) == made.offer
     assert made.record.expires_at == NOW + 15 * 60
 
 
