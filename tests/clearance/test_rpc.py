@@ -83,7 +83,7 @@ def _call(endpoint: str, *, mapped: bool) -> Callable[[], Any]:
     channel = grpc.insecure_channel(endpoint)
     if mapped:
         channel = grpc.intercept_channel(channel, ErrorMapping(f"test server {endpoint}"))
-    method = channel.unary_unary("/test.Failing/Fail")
+    method: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary("/test.Failing/Fail")
     return lambda: method(b"", timeout=10)
 
 
@@ -111,6 +111,7 @@ def test_the_details_are_googles_error_model_read_by_googles_library(served: tup
     with pytest.raises(grpc.RpcError) as caught:
         _call(endpoint, mapped=False)()
 
+    assert isinstance(caught.value, grpc.Call)
     status = rpc_status.from_call(caught.value)
     assert status is not None
     assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
@@ -131,6 +132,7 @@ def test_a_verification_refusal_carries_its_reason_as_the_error_reason(served: t
     with pytest.raises(grpc.RpcError) as caught:
         _call(endpoint, mapped=False)()
 
+    assert isinstance(caught.value, grpc.Call)
     status = rpc_status.from_call(caught.value)
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
