@@ -39,11 +39,22 @@ class RegistryClient:
     could not be reached.
     """
 
-    def __init__(self, channel: grpc.Channel, *, endpoint: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Use ``channel`` (it is closed with the client); ``endpoint`` names the registry in errors."""
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        *,
+        endpoint: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        peer: str | None = None,
+    ) -> None:
+        """Use ``channel`` (it is closed with the client).
+
+        Errors name the registry as ``peer`` (default ``registry ENDPOINT``;
+        partner sync says ``partner JP``).
+        """
         self.endpoint = endpoint
         self._raw = channel
-        self.channel = grpc.intercept_channel(channel, ErrorMapping(f"registry {endpoint}"))
+        self.channel = grpc.intercept_channel(channel, ErrorMapping(peer or f"registry {endpoint}"))
         self.organizations = Organizations(rpc.OrganizationServiceStub(self.channel), timeout)
         self.staff = StaffAccounts(rpc.StaffServiceStub(self.channel), timeout)
         self.personnel = Personnel(rpc.PersonnelServiceStub(self.channel), timeout)
@@ -65,6 +76,7 @@ class RegistryClient:
         server_name: str | None = None,
         own_connection: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        peer: str | None = None,
     ) -> RegistryClient:
         """A client of the registry at ``endpoint`` (see :func:`clearance.channel.open_channel`).
 
@@ -79,7 +91,7 @@ class RegistryClient:
             server_name=server_name,
             own_connection=own_connection,
         )
-        return cls(channel, endpoint=endpoint, timeout=timeout)
+        return cls(channel, endpoint=endpoint, timeout=timeout, peer=peer)
 
     def close(self) -> None:
         self._raw.close()
