@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 from clearance.errors import TransportError
 
 if TYPE_CHECKING:
+    import grpc
+
     from clearance.client import RegistryClient
 
 PEOPLE = 40
@@ -165,7 +167,7 @@ def _wait_for(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> Non
     raise TransportError("registry did not become healthy within 30 s")
 
 
-def _prepare(endpoint: str, admin: Any) -> tuple[Callable[[], RegistryClient], RegistryClient, list[str]]:
+def prepare(endpoint: str, admin: Any) -> tuple[Callable[[], RegistryClient], RegistryClient, list[str]]:
     """An organization, an adjudicator, and PEOPLE favorable assessments.
 
     Returns a way to open adjudicator clients, the administrator's client (bulk loading is
@@ -215,6 +217,12 @@ def _prepare(endpoint: str, admin: Any) -> tuple[Callable[[], RegistryClient], R
             client.assessments.decide(assessment.id, decision=Decision.FAVORABLE, reasons=["bench"])
             ids.append(assessment.id)
     return connect, administrator, ids
+
+
+def _prepare(endpoint: str, admin: Any) -> tuple[Callable[[], grpc.Channel], grpc.Channel, list[str]]:
+    """:func:`prepare` as channels, for ``bench propagation`` (which still calls raw stubs)."""
+    connect, administrator, ids = prepare(endpoint, admin)
+    return (lambda: connect().channel), administrator.channel, ids
 
 
 def _holder_jwks(count: int) -> list[str]:
@@ -370,7 +378,7 @@ def run_registry_benchmark(
         with _postgres_schema(database_url) if database_url else _nothing() as url:
             directory = workdir / "registry"
             with _registry(directory, url) as (endpoint, admin):
-                connect, administrator, assessment_ids = _prepare(endpoint, admin)
+                connect, administrator, assessment_ids = prepare(endpoint, admin)
                 count, elapsed, latencies = _single(connect, assessment_ids, seconds)
                 bulk_issued, bulk_elapsed = _bulk(administrator, assessment_ids, bulk_total)
                 administrator.close()
