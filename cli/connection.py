@@ -1,4 +1,4 @@
-"""The CLI as a gRPC client of a registry: a staff credential file becomes an authenticated channel.
+"""The CLI as a client of a registry: a staff credential file becomes an authenticated typed client.
 
 A staff credential (written by ``registry init`` for the first administrator
 and by ``staff create`` for everyone else) is a JSON file, mode 0600, holding
