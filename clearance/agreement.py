@@ -24,13 +24,15 @@ its own set.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clearance.bundle import TrustBundle
 from clearance.credentials import check_jurisdiction, check_token
 from clearance.encoding import b64url_encode, canonical_json
-from clearance.errors import MalformedError, Reason, VerificationError
+from clearance.errors import InvalidArgumentError, MalformedError, Reason, VerificationError
 from clearance.jws import MultiSignedJWS, add_signature, decode_general, sign_general
 from clearance.keys import PublicKey, Signer
 from clearance.rootdoc import MAX_SIGNATURES, RootDocument, verify_threshold
@@ -466,3 +468,60 @@ class ThresholdAgreement:
     def map_level(self, foreign: str, level: str, home: str) -> str | None:
         """The ``home`` level equivalent to ``foreign``'s ``level``, or None when not recognized."""
         return _map_level(self.parties, self.levels, foreign, level, home)
+
+
+def propose_to_partner(
+    root: Signer,
+    *,
+    ours: Party,
+    our_levels: Sequence[str],
+    partner_bundle: str,
+    partner_fingerprint: str,
+    levels: Sequence[tuple[str, str]],
+    categories: Sequence[str],
+    now: int,
+    days: int,
+    agreement_id: str | None = None,
+) -> Agreement:
+    """A proposal to the registry whose trust bundle is ``partner_bundle``, signed by our ``root``.
+
+    The partner's bundle must be signed by the root whose fingerprint was
+    given out of band; each ``(ours, theirs)`` pair of ``levels`` must name
+    one of our levels and one of the partner's; both sides open
+    ``categories`` to each other; the agreement is in force from ``now`` for
+    ``days`` days. Its id defaults to ``OURS-THEIRS-YYYYMMDD``.
+
+    Raises:
+        VerificationError: the partner's bundle is not signed by that root (``root_mismatch``)
+            or does not verify.
+        InvalidArgumentError: a level neither side defines (field ``levels``), or terms
+            an agreement cannot hold (field ``agreement``).
+    """
+    partner_root = TrustBundle.header_root(partner_bundle)
+    if partner_root.thumbprint != partner_fingerprint:
+        raise VerificationError(
+            Reason.ROOT_MISMATCH,
+            f"the partner's root is {partner_root.thumbprint}, not the fingerprint you were given",
+        )
+    partner = TrustBundle.verify(partner_bundle, partner_root)
+    for mine, theirs in levels:
+        if mine not in our_levels:
+            raise InvalidArgumentError("levels", f"{mine} is not one of our levels {list(our_levels)}")
+        if theirs not in partner.levels:
+            raise InvalidArgumentError(
+                "levels", f"{theirs} is not one of {partner.jurisdiction}'s levels {list(partner.levels)}"
+            )
+    day = time.strftime("%Y%m%d", time.gmtime(now))
+    try:
+        return Agreement.propose(
+            root,
+            agreement_id=agreement_id or f"{ours.jurisdiction}-{partner.jurisdiction}-{day}",
+            parties=(ours, Party(partner.jurisdiction, partner_root, partner.issuer)),
+            levels=list(levels),
+            categories={ours.jurisdiction: list(categories), partner.jurisdiction: list(categories)},
+            issued_at=now,
+            not_before=now,
+            expires_at=now + days * 86400,
+        )
+    except MalformedError as exc:
+        raise InvalidArgumentError("agreement", exc.detail) from exc

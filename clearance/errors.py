@@ -76,6 +76,7 @@ class Reason(enum.StrEnum):
     ROOT_MISMATCH = "root_mismatch"
     ROTATION_INVALID = "rotation_invalid"
     AGREEMENT_INVALID = "agreement_invalid"
+    AGREEMENT_TERMINATED = "agreement_terminated"
     UNTRUSTED_ISSUER = "untrusted_issuer"
     THRESHOLD_NOT_MET = "threshold_not_met"
     VERSION_NOT_NEXT = "version_not_next"
@@ -248,11 +249,12 @@ class InvalidArgumentError(ClearanceError):
     """A request carries a bad value.
 
     Attributes:
-        field: the name of the offending field, as the caller spelled it.
+        field: the name of the offending field, as the caller spelled it (empty when
+            a peer refused a request without naming one).
     """
 
     def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
+        super().__init__(f"{field}: {detail}" if field else detail)
         self.field = field
         self.detail = detail
 

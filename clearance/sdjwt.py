@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clearance.checks import KEY_BINDING_CHECKS, KeyBindingCase, first_refusal
 from clearance.encoding import b64url_decode, b64url_encode, canonical_json, parse_json
 from clearance.errors import MalformedError, Reason, VerificationError
-from clearance.jws import CompactJWS, decode_compact, encode_compact, verify_signature
+from clearance.jws import decode_compact, encode_compact, verify_signature
 from clearance.keys import PublicKey, Signer
 
 SD_ALG = "sha-256"
@@ -415,11 +416,21 @@ class KeyBinding:
     nonce: str
 
 
-def verify_key_binding(parts: SdJwtParts, holder_key: PublicKey, *, audience: str) -> KeyBinding:
-    """Check the KB-JWT: present, signed by ``holder_key``, for ``audience``, over these parts.
+def verify_key_binding(
+    parts: SdJwtParts,
+    holder_key: PublicKey,
+    *,
+    audience: str,
+    now: int | None = None,
+    leeway: int = 0,
+    max_age: int = 0,
+) -> KeyBinding:
+    """Check the KB-JWT: present, signed by ``holder_key``, then :data:`~clearance.checks.KEY_BINDING_CHECKS`.
+
+    With ``now``, its ``iat`` must lie within ``max_age`` before it (``leeway`` after).
 
     Raises:
-        VerificationError: missing (``key_binding_missing``), bad signature or claims
+        VerificationError: missing (``key_binding_missing``), bad signature, claims or age
             (``key_binding_invalid``), wrong ``aud`` (``audience_mismatch``), wrong
             ``sd_hash`` (``sd_hash_mismatch``).
     """
@@ -429,7 +440,12 @@ def verify_key_binding(parts: SdJwtParts, holder_key: PublicKey, *, audience: st
     if kb.typ != KB_TYP:
         raise VerificationError(Reason.KEY_BINDING_INVALID, "key-binding JWT typ is not kb+jwt")
     check_key_binding_signature(kb.header.get("alg"), kb.signing_input, kb.signature, holder_key)
-    return _key_binding_claims(kb, parts, audience)
+    case = KeyBindingCase(kb.payload, sd_hash(parts.without_key_binding), audience, now, leeway, max_age)
+    refusal = first_refusal(KEY_BINDING_CHECKS, case)
+    if refusal is not None:
+        raise refusal
+    claims = kb.payload
+    return KeyBinding(claims["iat"], claims["aud"], claims["nonce"])
 
 
 def check_key_binding_signature(
@@ -444,21 +460,3 @@ def check_key_binding_signature(
         verify_signature(alg, signing_input, signature, holder_key, what="key-binding JWT")
     except VerificationError as exc:
         raise VerificationError(Reason.KEY_BINDING_INVALID, exc.detail) from exc
-
-
-def _key_binding_claims(kb: CompactJWS, parts: SdJwtParts, audience: str) -> KeyBinding:
-    claims = kb.payload
-    iat, aud, nonce, hashed = (
-        claims.get("iat"),
-        claims.get("aud"),
-        claims.get("nonce"),
-        claims.get("sd_hash"),
-    )
-    if type(iat) is not int or not isinstance(nonce, str) or not isinstance(hashed, str):
-        raise VerificationError(Reason.KEY_BINDING_INVALID, "key-binding JWT lacks iat, nonce or sd_hash")
-    if aud != audience:
-        raise VerificationError(Reason.AUDIENCE_MISMATCH, "key-binding JWT is for another audience")
-    # compare_digest refuses non-ASCII text with a TypeError; such a hash cannot match anyway.
-    if not hashed.isascii() or not secrets.compare_digest(hashed, sd_hash(parts.without_key_binding)):
-        raise VerificationError(Reason.SD_HASH_MISMATCH, "key-binding JWT does not cover these disclosures")
-    return KeyBinding(iat, aud, nonce)

@@ -150,7 +150,7 @@ class TrustStore:
             )
         if not any(_same_agreement(agreement, a) for a in bundle.agreements):
             raise VerificationError(
-                Reason.AGREEMENT_INVALID,
+                Reason.AGREEMENT_TERMINATED,
                 f"{bundle.jurisdiction} no longer lists agreement {agreement.id} (terminated)",
             )
         held = self.foreign.get(bundle.jurisdiction)

@@ -34,6 +34,14 @@ from typing import Protocol
 
 from clearance.bundle import IssuingKey, TrustBundle
 from clearance.certificates import verify_x5c
+from clearance.checks import (
+    CREDENTIAL_CHECKS,
+    KEY_BINDING_CHECKS,
+    CredentialCase,
+    KeyBindingCase,
+    all_hold,
+    check_credential,
+)
 from clearance.credentials import PERSONNEL_VCT, SD_JWT_VC_TYP, CredentialClaims
 from clearance.credentialtypes import CredentialKind
 from clearance.encoding import b64url_encode
@@ -274,8 +282,8 @@ def verify_presentations(
     settled here, in order, on the calling thread.
     """
 
-    def check_slice(start: int, stop: int) -> list[_Checked | VerificationError]:
-        checked: list[_Checked | VerificationError] = []
+    def check_slice(start: int, stop: int) -> list[Checked | VerificationError]:
+        checked: list[Checked | VerificationError] = []
         for presentation in presentations[start:stop]:
             try:
                 checked.append(_check(presentation, trust, audience, now, expected_vct))
@@ -314,20 +322,20 @@ def _check(
     expected_vct: CredentialKind,
     leeway: int = DEFAULT_LEEWAY,
     kb_max_age: int = DEFAULT_KB_MAX_AGE,
-) -> _Checked:
+) -> Checked:
     """Checks 1 to 6 (all but the nonce and the status), which touch no shared state.
 
     Raises:
         VerificationError: for the first failed check.
     """
-    checked = _verify_usual(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
+    checked = check_fast(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
     if checked is None:
-        checked = _verify_in_order(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
+        checked = check_in_order(presentation, trust, audience, now, expected_vct, leeway, kb_max_age)
     return checked
 
 
 def _conclude(
-    checked: _Checked,
+    checked: Checked,
     *,
     trust: TrustStore,
     nonces: NonceStore,
@@ -383,11 +391,11 @@ def _conclude(
     )
 
 
-_Checked = tuple[CredentialClaims, TrustBundle, IssuingKey, KeyBinding]
+Checked = tuple[CredentialClaims, TrustBundle, IssuingKey, KeyBinding]
 """What checks 1 to 6 establish (the nonce is consumed, and the status read, after them)."""
 
 
-def _verify_in_order(
+def check_in_order(
     presentation: str,
     trust: TrustStore,
     audience: str,
@@ -395,8 +403,10 @@ def _verify_in_order(
     expected_vct: CredentialKind,
     leeway: int,
     kb_max_age: int,
-) -> _Checked:
-    """Checks 1 to 6, in the order of the module docstring.
+) -> Checked:
+    """The explaining path: checks 1 to 6 one by one, in the order of the module docstring.
+
+    Checks 5 and 6 are the lists of :mod:`clearance.checks`.
 
     Raises:
         VerificationError: for the first failed check.
@@ -413,38 +423,14 @@ def _verify_in_order(
         verify_x5c(jws.header["x5c"], bundle.issuer_cas, issuing.key, now)
     resolved = resolve_claims(jws.payload, parts.disclosures, payload_json=jws.payload_json)
     credential = CredentialClaims.from_payload(resolved)
-
-    if credential.kind != expected_vct:
-        raise VerificationError(Reason.WRONG_TYPE, f"expected a {expected_vct} credential")
-    if not issuing.covers(credential.issued_at):
-        raise VerificationError(
-            Reason.KEY_NOT_VALID_AT_ISSUANCE,
-            f"issuing key {issuing.key.thumbprint} was not valid at iat",
-        )
-    if now + leeway < credential.not_before:
-        raise VerificationError(Reason.NOT_YET_VALID, "credential is not yet valid")
-    if now >= credential.expires_at:
-        raise VerificationError(Reason.EXPIRED, "credential has expired")
-    clearance = credential.clearance
-    if clearance.jurisdiction != bundle.jurisdiction:
-        raise VerificationError(
-            Reason.INVALID_CLAIM,
-            f"{bundle.jurisdiction} may not clear for {clearance.jurisdiction}",
-        )
-    bundle.level_rank(clearance.level)
-    unknown = set(clearance.categories) - set(bundle.categories)
-    if unknown:
-        raise VerificationError(
-            Reason.INVALID_CLAIM, f"categories unknown to {bundle.jurisdiction}: {sorted(unknown)}"
-        )
-
-    binding = verify_key_binding(parts, credential.holder_key, audience=audience)
-    if not now - kb_max_age <= binding.issued_at <= now + leeway:
-        raise VerificationError(Reason.KEY_BINDING_INVALID, "key-binding JWT is not recent")
+    check_credential(CredentialCase(credential, now, leeway, expected_vct, bundle, issuing))
+    binding = verify_key_binding(
+        parts, credential.holder_key, audience=audience, now=now, leeway=leeway, max_age=kb_max_age
+    )
     return credential, bundle, issuing, binding
 
 
-def _verify_usual(
+def check_fast(
     presentation: str,
     trust: TrustStore,
     audience: str,
@@ -452,14 +438,14 @@ def _verify_usual(
     expected_vct: CredentialKind,
     leeway: int,
     kb_max_age: int,
-) -> _Checked | None:
-    """Checks 1 to 6 with both signatures last; None to have :func:`_verify_in_order` make them.
+) -> Checked | None:
+    """The fast path: checks 1 to 6 with both signatures last; None to have :func:`check_in_order` make them.
 
-    The checks are those of :func:`_verify_in_order`, made by the same functions where
-    they are not the cost (issuer, disclosures, claims) and by leaner code where they are
-    (splitting, decoding, the key-binding claims), and the two signatures come last, back
+    The checks are those of :func:`check_in_order`, made by the same functions where
+    they are not the cost (issuer, disclosures, the lists of :mod:`clearance.checks`) and
+    by leaner code where they are (splitting, decoding), and the two signatures come last, back
     to back. As that changes which check would fail first, this returns None whenever one
-    fails, and the caller takes :func:`_verify_in_order`, which names the first failure in
+    fails, and the caller takes :func:`check_in_order`, which names the first failure in
     the documented order. Only a signature failure is raised here: every check that
     precedes a signature in that order has passed by then, so it is the error to raise.
 
@@ -497,38 +483,18 @@ def _verify_usual(
         credential = CredentialClaims.from_payload(claims)
     except VerificationError:
         return None
-    clearance = credential.clearance
-    if (
-        credential.kind != expected_vct
-        or not issuing.covers(credential.issued_at)
-        or now + leeway < credential.not_before
-        or now >= credential.expires_at
-        or clearance.jurisdiction != bundle.jurisdiction
-        or clearance.level not in bundle.levels
+    if not all_hold(
+        CREDENTIAL_CHECKS, CredentialCase(credential, now, leeway, expected_vct, bundle, issuing)
     ):
         return None
-    for category in clearance.categories:
-        if category not in bundle.categories:
-            return None
     # 6 but the signature, as sdjwt.verify_key_binding checks it.
     decoded = try_decode_compact(kb_token, KB_TYP, MAX_KB_BYTES)
     if decoded is None:
         return None
     kb_alg, _, kb_claims, _, kb_signing_input, kb_signature, _ = decoded
-    iat, aud, nonce, hashed = (
-        kb_claims.get("iat"),
-        kb_claims.get("aud"),
-        kb_claims.get("nonce"),
-        kb_claims.get("sd_hash"),
-    )
-    if (
-        type(iat) is not int
-        or type(nonce) is not str
-        or type(hashed) is not str
-        or aud != audience
-        or not hashed.isascii()
-        or not secrets.compare_digest(hashed, b64url_encode(sha256(serialized[: cut + 1].encode()).digest()))
-        or not now - kb_max_age <= iat <= now + leeway
+    covered = b64url_encode(sha256(serialized[: cut + 1].encode()).digest())
+    if not all_hold(
+        KEY_BINDING_CHECKS, KeyBindingCase(kb_claims, covered, audience, now, leeway, kb_max_age)
     ):
         return None
     # The signatures of 3 and 6.
@@ -536,4 +502,4 @@ def _verify_usual(
     if x5c is not None:
         verify_x5c(x5c, bundle.issuer_cas, issuing.key, now)
     check_key_binding_signature(kb_alg, kb_signing_input, kb_signature, credential.holder_key)
-    return credential, bundle, issuing, KeyBinding(iat, aud, nonce)
+    return credential, bundle, issuing, KeyBinding(kb_claims["iat"], kb_claims["aud"], kb_claims["nonce"])

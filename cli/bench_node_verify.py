@@ -1,11 +1,11 @@
 """``clearance bench node-verify``: presentations verified per second through a node's local API.
 
-A node's local API (``NodeService.Verify``, the real servicer, gatekeeper and token check)
-runs in a child process over the trust material of :mod:`cli.bench_verify`; this process
+A real node (enrolled with a registry served on loopback, both in a child process, set up
+through their public interfaces) serves its local API (``NodeService.Verify``); this process
 is the organization's system calling it over loopback gRPC with batches of :data:`BATCH`
 presentations, each bound to a nonce the node issued (``Challenge``, not timed). The
-presentations are those of ``bench verify``: distinct credentials of distinct holders in
-turn, half disclosing nothing and half ``employer``. The API's figure is the time of the
+presentations are made as ``bench verify`` makes them: distinct credentials of distinct
+holders in turn, half disclosing nothing and half ``employer``. The API's figure is the time of the
 ``Verify`` call as its caller sees it: sending the batch, the node verifying every
 presentation completely, and the results coming back. The baseline is the same as
 ``bench verify``'s: the two Ed25519 signature checks each presentation needs, called
@@ -20,7 +20,6 @@ signatures on the same cores. ``ratio_to_raw`` compares with one core's raw rate
 
 from __future__ import annotations
 
-import secrets
 import statistics
 import tempfile
 import time
@@ -76,51 +75,70 @@ def verify_raw_on_threads(
 
 
 def _serve(connection: Any, threads: int) -> None:
-    """Child process: a node's local API over in-memory trust material, until told to stop."""
-    from cli.bench_verify import AUDIENCE, World
-    from node.decision_log import DecisionLog
-    from node.facility import FacilityIdentity
-    from node.gatekeeper import Gatekeeper
-    from node.server import start_local_api
-    from node.servicers import NodeServicer
-    from node.state import TrustedState
-    from node.status import NodeStatus
+    """Child process: a registry and an enrolled node on loopback, until told to stop.
 
-    now = int(time.time())
-    world = World(now)
-    state = TrustedState(world.trust)
+    Everything is set up through public interfaces: the registry is served and its staff
+    call it through the typed client (an organization, favorable assessments, and
+    :data:`~cli.bench_verify.CREDENTIALS` credentials issued to as many holders),
+    and the node enrolls with a one-time token and runs as ``clearance node run`` would.
+    """
+    import json
+
+    from clearance.client.credentials import IssueRequest
+    from clearance.keys import SigningKey
+    from cli.bench_registry import prepare
+    from cli.bench_verify import CREDENTIALS
+    from node.agent import NodeAgent
+    from node.enrollment import enroll
+    from registry.api import server
+    from registry.setup import init_registry
+
     with tempfile.TemporaryDirectory(prefix="clearance-bench-node-") as scratch:
-        decisions = DecisionLog(Path(scratch) / "decisions.sqlite3")
-        identity = FacilityIdentity(
-            key=world.holders[0][1],
-            credential=None,
-            audience=AUDIENCE,
-            trust=lambda: state.current,
-            nonces=world.nonces,
-            policy=world.policy,
-            clock=lambda: now,
-        )
-        gatekeeper = Gatekeeper(
-            state,
-            audience=AUDIENCE,
-            nonces=world.nonces,
-            nonce_ttl=3600,
-            policy=world.policy,
-            clock=lambda: now,
-            facility=identity,
-            decisions=decisions,
-            verify_threads=threads,
-        )
-        token = secrets.token_urlsafe(32)
-        server = start_local_api(
-            NodeServicer(gatekeeper, lambda: NodeStatus(None, [], [], None, False, [])), "127.0.0.1:0", token
-        )
-        holders = [(credential, holder.private_jwk()) for credential, holder in world.holders]
-        connection.send((server.address, token, holders, world.issuer_key.jwk, now))
-        connection.recv()
-        server.stop(1.0)
-        gatekeeper.close()
-        decisions.close()
+        base = Path(scratch)
+        ctx, admin = init_registry(base / "registry", jurisdiction="JP")
+        running = server.start(ctx, "127.0.0.1:0", insecure=True)
+        agent = None
+        try:
+            endpoint = f"127.0.0.1:{running.port}"
+            _connect, registry, assessments = prepare(endpoint, admin)
+            holders = [SigningKey.generate() for _ in range(CREDENTIALS)]
+            # One by one: bulk issuance signs in worker processes, which a daemonic child may not start.
+            issued = [
+                registry.credentials.issue(
+                    IssueRequest(assessments[n % len(assessments)], json.dumps(holder.public.jwk))
+                )
+                for n, holder in enumerate(holders)
+            ]
+            organization = registry.organizations.list().items[0]
+            token = registry.organizations.create_enrollment_token(organization.id).token
+            issuer_jwk = json.loads(registry.publication.jwks())["keys"][0]
+            registry.close()
+            assert ctx.keys.root is not None
+            enroll(
+                base / "node",
+                registry=endpoint,
+                root_fingerprint=ctx.keys.root.kid,
+                token=token,
+                name="bench-node",
+                registry_insecure=True,
+                listen="127.0.0.1:0",
+                settings={"verify_threads": threads},
+            )
+            agent = NodeAgent.open(base / "node")
+            agent.start()
+            deadline = time.monotonic() + 60
+            while not (status := agent.status()).status_lists or status.home is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the node did not sync")
+                time.sleep(0.05)
+            credentials = [(i.sd_jwt, h.private_jwk()) for i, h in zip(issued, holders, strict=True)]
+            connection.send((str(base / "node"), credentials, issuer_jwk, int(time.time())))
+            connection.recv()
+        finally:
+            if agent is not None:
+                agent.stop(1.0)
+            running.stop(1.0)
+            ctx.close()
 
 
 def run_node_verify_benchmark(seconds: float = 10.0, threads: int = 1) -> NodeVerifyResult:
@@ -143,13 +161,13 @@ def run_node_verify_benchmark(seconds: float = 10.0, threads: int = 1) -> NodeVe
     try:
         if not parent.poll(60):
             raise TimeoutError("the node did not start")
-        address, token, holder_jwks, issuer_jwk, now = parent.recv()
+        directory, holder_jwks, issuer_jwk, now = parent.recv()
         holders: list[Holder] = [
             (credential, SigningKey.from_private_jwk(jwk)) for credential, jwk in holder_jwks
         ]
         issuer_raw = PublicKey.from_jwk(issuer_jwk)._key
         assert isinstance(issuer_raw, Ed25519PublicKey)
-        client = NodeClient(address, token)
+        client = NodeClient.for_directory(Path(directory))
         audience = client.challenge().audience
         api_rates: list[float] = []
         raw_rates: list[float] = []

@@ -7,9 +7,10 @@ load comes from this process over real gRPC:
 * **single issuance**: many client threads call ``IssueCredential`` for a
   fixed time; we report the sustained rate and the p50/p99 latency;
 * **bulk issuance**: ``BulkIssueCredentials`` in batches of 1,000;
-* **status list republish**: a 10,000,000-entry list with 1% revoked, built
-  from its stored chunks, compressed and signed (what the registry does when
-  a full list is requested after changes); we report the time and the sizes.
+* **status list republish**: a 10,000,000-entry list with 1% revoked (made
+  through the store's own functions), built from its stored chunks,
+  compressed and signed (what the registry does when a full list is requested
+  after changes); we report the time and the sizes.
 
 Setup (organizations, people, favorable assessments) is not timed.
 """
@@ -31,9 +32,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.errors import TransportError
+
+if TYPE_CHECKING:
+    import grpc
+
+    from clearance.client import RegistryClient
 
 PEOPLE = 40
 PROCESSES = int(os.environ.get("CLEARANCE_BENCH_PROCESSES", "1"))
@@ -146,114 +152,77 @@ def _registry(directory: Path, database_url: str | None) -> Iterator[tuple[str, 
 
 
 def _wait_for(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from clearance.client import RegistryClient
 
     deadline = time.monotonic() + 30
-    with grpc.insecure_channel(endpoint) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
+    with RegistryClient.connect(endpoint, insecure=True, timeout=1) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise TransportError(f"registry exited: {log.read_text()[-500:]}")
             try:
-                if (
-                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-                    == health_pb2.HealthCheckResponse.SERVING
-                ):
-                    return
-            except grpc.RpcError:
+                client.publication.jwks()
+                return
+            except TransportError:
                 time.sleep(0.1)
     raise TransportError("registry did not become healthy within 30 s")
 
 
-def _prepare(endpoint: str, admin: Any) -> tuple[Callable[[], Any], Any, list[str]]:
+def prepare(endpoint: str, admin: Any) -> tuple[Callable[[], RegistryClient], RegistryClient, list[str]]:
     """An organization, an adjudicator, and PEOPLE favorable assessments.
 
-    Returns a way to open adjudicator channels, the administrator's channel (bulk loading is
+    Returns a way to open adjudicator clients, the administrator's client (bulk loading is
     theirs), and the assessment ids.
     """
-    from google.protobuf.timestamp_pb2 import Timestamp
-
     from clearance.access import TokenSource
-    from clearance.channel import open_channel
+    from clearance.client import RegistryClient
+    from clearance.client.common import AssessmentItem, Decision, FindingOutcome, OrganizationKind, Role
+    from clearance.client.personnel import PersonalData
     from clearance.keys import SigningKey
-    from clearance.v1 import common_pb2 as common
-    from clearance.v1 import registry_pb2 as pb
-    from clearance.v1 import registry_pb2_grpc as rpc
 
-    admin_channel = open_channel(
+    administrator = RegistryClient.connect(
         endpoint,
         insecure=True,
         token=TokenSource(admin.key, principal=admin.principal, audience=admin.audience),
     )
-    orgs = rpc.OrganizationServiceStub(admin_channel)
-    org = orgs.CreateOrganization(
-        pb.CreateOrganizationRequest(
-            name="Bench Heavy Industries", kind=common.ORGANIZATION_KIND_COMPANY, country="JP"
-        )
-    ).organization
-    orgs.GrantFacilityClearance(
-        pb.GrantFacilityClearanceRequest(
-            organization_id=org.id,
-            level="TOP_SECRET",
-            categories=["cyber-threat", "supply-chain"],
-            valid_until=Timestamp(seconds=int(time.time()) + 5 * 365 * 86400),
-        )
+    org = administrator.organizations.create(
+        "Bench Heavy Industries", kind=OrganizationKind.COMPANY, country="JP"
+    )
+    administrator.organizations.grant_facility(
+        org.id,
+        level="TOP_SECRET",
+        categories=["cyber-threat", "supply-chain"],
+        valid_until=int(time.time()) + 5 * 365 * 86400,
     )
     adjudicator = SigningKey.generate()
-    staff = (
-        rpc.StaffServiceStub(admin_channel)
-        .CreateStaff(
-            pb.CreateStaffRequest(
-                name="bench adjudicator",
-                role=common.ROLE_ADJUDICATOR,
-                public_jwk=json.dumps(adjudicator.public.jwk),
-            )
-        )
-        .staff
+    staff = administrator.staff.create(
+        "bench adjudicator", role=Role.ADJUDICATOR, public_jwk=json.dumps(adjudicator.public.jwk)
     )
     token = TokenSource(adjudicator, principal=staff.id, audience=admin.audience)
 
-    def connect() -> Any:
-        return open_channel(endpoint, insecure=True, token=token, own_connection=True)
+    def connect() -> RegistryClient:
+        return RegistryClient.connect(endpoint, insecure=True, token=token, own_connection=True)
 
-    channel = connect()
-    people = rpc.PersonnelServiceStub(admin_channel)
-    assessments = rpc.AssessmentServiceStub(channel)
     ids = []
-    for number in range(PEOPLE):
-        person = people.EnrollPerson(
-            pb.EnrollPersonRequest(
-                organization_id=org.id,
-                personal_data=pb.PersonalData(
-                    given_name=f"Person{number}",
-                    family_name="Bench",
-                    birthdate="1980-01-01",
-                    nationality="JP",
-                ),
+    with connect() as client:
+        for number in range(PEOPLE):
+            person = administrator.personnel.enroll(
+                org.id, PersonalData(f"Person{number}", "Bench", "1980-01-01", "JP")
             )
-        ).person
-        assessment = assessments.OpenAssessment(
-            pb.OpenAssessmentRequest(person_id=person.id, level="SECRET", categories=["cyber-threat"])
-        ).assessment
-        assessments.RecordConsent(pb.RecordConsentRequest(assessment_id=assessment.id, evidence="bench"))
-        for item in common.AssessmentItem.values()[1:]:
-            assessments.RecordFinding(
-                pb.RecordFindingRequest(
-                    assessment_id=assessment.id,
-                    item=item,
-                    outcome=common.FINDING_OUTCOME_NO_CONCERN,
-                    summary="bench",
+            assessment = client.assessments.open(person.id, level="SECRET", categories=["cyber-threat"])
+            client.assessments.record_consent(assessment.id, evidence="bench")
+            for item in AssessmentItem.all():
+                client.assessments.record_finding(
+                    assessment.id, item=item, outcome=FindingOutcome.NO_CONCERN, summary="bench"
                 )
-            )
-        assessments.DecideAssessment(
-            pb.DecideAssessmentRequest(
-                assessment_id=assessment.id, decision=common.DECISION_FAVORABLE, reasons=["bench"]
-            )
-        )
-        ids.append(assessment.id)
-    channel.close()
-    return connect, admin_channel, ids
+            client.assessments.decide(assessment.id, decision=Decision.FAVORABLE, reasons=["bench"])
+            ids.append(assessment.id)
+    return connect, administrator, ids
+
+
+def _prepare(endpoint: str, admin: Any) -> tuple[Callable[[], grpc.Channel], grpc.Channel, list[str]]:
+    """:func:`prepare` as channels, for ``bench propagation`` (which still calls raw stubs)."""
+    connect, administrator, ids = prepare(endpoint, admin)
+    return (lambda: connect().channel), administrator.channel, ids
 
 
 def _holder_jwks(count: int) -> list[str]:
@@ -264,13 +233,11 @@ def _holder_jwks(count: int) -> list[str]:
 
 
 def _single(
-    connect: Callable[[], Any], assessment_ids: list[str], seconds: float
+    connect: Callable[[], RegistryClient], assessment_ids: list[str], seconds: float
 ) -> tuple[int, float, list[float]]:
-    from clearance.v1 import registry_pb2 as pb
-    from clearance.v1 import registry_pb2_grpc as rpc
+    from clearance.client.credentials import IssueRequest
 
-    channels = [connect() for _ in range(CHANNELS)]  # several clients: connections spread over the replicas
-    stubs = [rpc.CredentialServiceStub(c) for c in channels]
+    clients = [connect() for _ in range(CHANNELS)]  # several clients: connections spread over the replicas
     holders = _holder_jwks(2000)
     latencies: list[list[float]] = [[] for _ in range(THREADS)]
     errors: list[BaseException] = []
@@ -279,14 +246,12 @@ def _single(
     def worker(number: int) -> None:
         rng = random.Random(number)
         mine = latencies[number]
-        stub = stubs[number % CHANNELS]
+        client = clients[number % CHANNELS]
         try:
             while time.monotonic() < stop:
-                request = pb.IssueCredentialRequest(
-                    assessment_id=rng.choice(assessment_ids), holder_jwk=rng.choice(holders)
-                )
+                request = IssueRequest(rng.choice(assessment_ids), rng.choice(holders))
                 started = time.perf_counter()
-                stub.IssueCredential(request, timeout=30)
+                client.credentials.issue(request)
                 mine.append(time.perf_counter() - started)
         except BaseException as exc:  # noqa: BLE001 - reported after the run
             errors.append(exc)
@@ -298,30 +263,23 @@ def _single(
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    for channel in channels:
-        channel.close()
+    for client in clients:
+        client.close()
     if errors:
         raise errors[0]
     flat = [x for per in latencies for x in per]
     return len(flat), elapsed, flat
 
 
-def _bulk(channel: Any, assessment_ids: list[str], total: int) -> tuple[int, float]:
-    from clearance.v1 import registry_pb2 as pb
-    from clearance.v1 import registry_pb2_grpc as rpc
+def _bulk(client: RegistryClient, assessment_ids: list[str], total: int) -> tuple[int, float]:
+    from clearance.client.credentials import IssueRequest
 
-    stub = rpc.CredentialServiceStub(channel)
     holders = _holder_jwks(total)
     batches = [
-        pb.BulkIssueCredentialsRequest(
-            requests=[
-                pb.IssueCredentialRequest(
-                    assessment_id=assessment_ids[(start + i) % len(assessment_ids)],
-                    holder_jwk=holders[start + i],
-                )
-                for i in range(min(BULK_BATCH, total - start))
-            ]
-        )
+        [
+            IssueRequest(assessment_ids[(start + i) % len(assessment_ids)], holders[start + i])
+            for i in range(min(BULK_BATCH, total - start))
+        ]
         for start in range(0, total, BULK_BATCH)
     ]
     issued = 0
@@ -337,9 +295,9 @@ def _bulk(channel: Any, assessment_ids: list[str], total: int) -> tuple[int, flo
                     if not queue:
                         return
                     batch = queue.pop()
-                response = stub.BulkIssueCredentials(batch, timeout=120)
+                results = client.credentials.bulk_issue(batch, timeout=120)
                 with lock:
-                    issued += len(response.results)
+                    issued += len(results)
         except BaseException as exc:  # noqa: BLE001 - reported after the run
             errors.append(exc)
 
@@ -358,13 +316,17 @@ def _bulk(channel: Any, assessment_ids: list[str], total: int) -> tuple[int, flo
 def _republish(
     directory: Path, database_url: str | None, entries: int, revoked_fraction: float
 ) -> tuple[float, int, int, int]:
-    """Build a list of ``entries`` with ``revoked_fraction`` revoked in the registry's own store; time a republish."""
+    """Build a list of ``entries`` with ``revoked_fraction`` revoked in the registry's own store; time a republish.
+
+    The list is made and changed through the store's own functions (as revocations
+    change it), batch by batch; only the full republish that follows is timed.
+    """
     import zlib
 
-    from clearance.statuslist import StatusList, parse_status_list_token
+    from clearance.statusdelta import MAX_UPDATES
+    from clearance.statuslist import parse_status_list_token
     from registry.api.server import open_context
     from registry.store import statuslists
-    from registry.store.models import StatusListChunk
 
     ctx = open_context(directory, database_url=database_url)
     try:
@@ -374,14 +336,18 @@ def _republish(
             row = statuslists.create_list(
                 session, uri=ctx.config.status_list_uri(9999), size=entries, now=ctx.now()
             )
-            data = StatusList(statuslists.BITS, row.size)
-            for index in rng.sample(range(entries), revoked):
-                data.set(index, 1)
-            raw = data.to_bytes()
-            for chunk in session.query(StatusListChunk).filter(StatusListChunk.list_id == row.id):
-                start = chunk.chunk_no * statuslists.CHUNK_BYTES
-                chunk.data = raw[start : start + statuslists.CHUNK_BYTES]
             list_id = row.id
+        indices = rng.sample(range(entries), revoked)
+        for start in range(0, revoked, MAX_UPDATES):
+            with ctx.db.transaction() as session:
+                statuslists.set_statuses(
+                    session,
+                    list_id,
+                    [(index, 1) for index in indices[start : start + MAX_UPDATES]],
+                    key=ctx.keys.issuing_key,
+                    now=ctx.now(),
+                    lifetime=ctx.config.status_list_lifetime,
+                )
         started = time.perf_counter()
         with ctx.db.transaction() as session:
             publication = statuslists.full_token(
@@ -412,10 +378,10 @@ def run_registry_benchmark(
         with _postgres_schema(database_url) if database_url else _nothing() as url:
             directory = workdir / "registry"
             with _registry(directory, url) as (endpoint, admin):
-                connect, admin_channel, assessment_ids = _prepare(endpoint, admin)
+                connect, administrator, assessment_ids = prepare(endpoint, admin)
                 count, elapsed, latencies = _single(connect, assessment_ids, seconds)
-                bulk_issued, bulk_elapsed = _bulk(admin_channel, assessment_ids, bulk_total)
-                admin_channel.close()
+                bulk_issued, bulk_elapsed = _bulk(administrator, assessment_ids, bulk_total)
+                administrator.close()
             republish_ms, list_bytes, token_bytes, revoked = _republish(directory, url, list_entries, 0.01)
         latencies.sort()
         return RegistryBench(

@@ -1,4 +1,4 @@
-"""The CLI as a gRPC client of a registry: a staff credential file becomes an authenticated channel.
+"""The CLI as a client of a registry: a staff credential file becomes an authenticated typed client.
 
 A staff credential (written by ``registry init`` for the first administrator
 and by ``staff create`` for everyone else) is a JSON file, mode 0600, holding
@@ -12,66 +12,39 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from clearance.errors import ClearanceError, InvalidArgumentError, StorageError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from clearance.client import RegistryClient
 
 
-@dataclass
-class RegistryClient:
-    """Stubs for every registry service over one channel, with errors mapped to ours."""
+def registry_client(path: Path, *, endpoint: str | None = None, insecure: bool = False) -> RegistryClient:
+    """A typed client of the registry, authenticated with the staff credential at ``path``.
 
-    endpoint: str
-    channel: Any
+    Raises:
+        InvalidArgumentError: the file is missing or is not a staff credential.
+        StorageError: the file is readable by others.
+    """
+    from clearance.access import TokenSource
+    from clearance.client import RegistryClient
+    from clearance.keys import SigningKey
 
-    @classmethod
-    def from_credential(
-        cls, path: Path, *, endpoint: str | None = None, insecure: bool = False
-    ) -> RegistryClient:
-        """Open an authenticated channel with the staff credential at ``path``.
-
-        Raises:
-            InvalidArgumentError: the file is missing or is not a staff credential.
-            StorageError: the file is readable by others.
-        """
-        from clearance.access import TokenSource
-        from clearance.channel import open_channel
-        from clearance.keys import SigningKey
-
-        data = read_credential(path)
-        try:
-            key = SigningKey.from_private_jwk(data["private_jwk"])
-            audience, principal = str(data["audience"]), str(data["principal"])
-        except (KeyError, ClearanceError) as exc:
-            raise InvalidArgumentError("--credential", f"{path} is not a staff credential ({exc})") from exc
-        target = endpoint or str(data.get("registry", ""))
-        plaintext = insecure or not data.get("tls", True)
-        ca = str(data.get("ca_pem", "")).encode() or None
-        token = TokenSource(key, principal=principal, audience=audience)
-        channel = open_channel(target, ca_pem=ca, insecure=plaintext, token=token)
-        return cls(target, channel)
-
-    def call(self, method: Callable[..., T], request: Any, *, timeout: float = 30.0) -> T:
-        """Make one call; a failed call raises the matching :class:`ClearanceError`."""
-        import grpc
-
-        from clearance.rpc import to_error
-
-        try:
-            return method(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            raise to_error(exc, peer=f"registry {self.endpoint}") from None
-
-    def stub(self, name: str) -> Any:
-        from clearance.v1 import registry_pb2_grpc
-
-        return getattr(registry_pb2_grpc, f"{name}Stub")(self.channel)
+    data = read_credential(path)
+    try:
+        key = SigningKey.from_private_jwk(data["private_jwk"])
+        audience, principal = str(data["audience"]), str(data["principal"])
+    except (KeyError, ClearanceError) as exc:
+        raise InvalidArgumentError("--credential", f"{path} is not a staff credential ({exc})") from exc
+    target = endpoint or str(data.get("registry", ""))
+    plaintext = insecure or not data.get("tls", True)
+    ca = str(data.get("ca_pem", "")).encode() or None
+    token = TokenSource(key, principal=principal, audience=audience)
+    return RegistryClient.connect(target, ca_pem=ca, insecure=plaintext, token=token)
 
 
 def read_credential(path: Path) -> dict[str, Any]:

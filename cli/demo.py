@@ -22,19 +22,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-DAY = 86_400
-CATEGORIES = ["cyber-threat", "joint-research", "supply-chain", "industrial-strategy"]
-ITEMS = (
-    "FAMILY_AND_COHABITANTS",
-    "CRIMINAL_AND_DISCIPLINARY_HISTORY",
-    "INFORMATION_HANDLING_VIOLATIONS",
-    "DRUG_ABUSE",
-    "MENTAL_ILLNESS",
-    "ALCOHOL_MODERATION",
-    "FINANCIAL_SITUATION",
-)
+if TYPE_CHECKING:
+    pass
+
+from cli.demo_cast import DAY, Registry, assess, enroll_node, issue, organization
 
 
 @dataclass
@@ -62,233 +55,6 @@ class Story:
 
     def say(self, text: str) -> None:
         self.narrate(text)
-
-
-class Registry:
-    """One registry: its server, and staff who call it over gRPC with their own keys."""
-
-    def __init__(self, directory: Path, jurisdiction: str) -> None:
-        from registry.api import server
-        from registry.setup import init_registry
-
-        self.jurisdiction = jurisdiction
-        self.directory = directory
-        port = _free_port()
-        ctx, admin = init_registry(directory, jurisdiction=jurisdiction, endpoint=f"127.0.0.1:{port}")
-        self.ctx = ctx
-        self.running = server.start(ctx, f"127.0.0.1:{port}", heartbeat=5.0, poll_interval=0.05)
-        self.endpoint = f"127.0.0.1:{self.running.port}"
-        self.ca_pem = (directory / "tls" / "ca.pem").read_bytes()
-        self.audience = admin.audience
-        assert ctx.keys.root is not None
-        self.root_fingerprint = ctx.keys.root.kid
-        self.channels = {"administrator": self._open(admin.key, admin.principal)}
-
-    def _open(self, key: Any, principal: str) -> Any:
-        from clearance.access import TokenSource
-        from clearance.channel import open_channel
-
-        return open_channel(
-            self.endpoint,
-            ca_pem=self.ca_pem,
-            token=TokenSource(key, principal=principal, audience=self.audience),
-        )
-
-    def add_staff(self, name: str, role: str, organization_id: str = "") -> None:
-        from clearance.keys import SigningKey
-        from clearance.v1 import common_pb2 as common
-        from clearance.v1 import registry_pb2 as pb
-
-        key = SigningKey.generate()
-        staff = self.call(
-            "StaffService",
-            "CreateStaff",
-            pb.CreateStaffRequest(
-                name=name,
-                role=common.Role.Value(f"ROLE_{role.upper()}"),
-                organization_id=organization_id,
-                public_jwk=json.dumps(key.public.jwk),
-            ),
-        ).staff
-        self.channels[role] = self._open(key, staff.id)
-
-    def call(self, service: str, method: str, request: Any, *, role: str = "administrator") -> Any:
-        import grpc
-
-        from clearance.rpc import to_error
-        from clearance.v1 import registry_pb2_grpc as rpc
-
-        stub = getattr(rpc, f"{service}Stub")(self.channels[role])
-        try:
-            return getattr(stub, method)(request, timeout=30)
-        except grpc.RpcError as exc:
-            raise to_error(exc, peer=f"{self.jurisdiction} registry") from None
-
-    def public(self, method: str, request: Any) -> Any:
-        """A call to the public publication API (no credential)."""
-        from clearance.channel import open_channel
-        from clearance.v1 import registry_pb2_grpc as rpc
-
-        channel = open_channel(self.endpoint, ca_pem=self.ca_pem)
-        try:
-            return getattr(rpc.PublicationServiceStub(channel), method)(request, timeout=30)
-        finally:
-            channel.close()
-
-    def stop(self) -> None:
-        from registry.publication.partners import stop_partner_sync
-
-        stop_partner_sync(self.ctx)
-        self.running.stop(1.0)
-        self.ctx.close()
-
-
-def _organization(registry: Registry, name: str, kind: str, level: str) -> str:
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    from clearance.v1 import common_pb2 as common
-    from clearance.v1 import registry_pb2 as pb
-
-    org = registry.call(
-        "OrganizationService",
-        "CreateOrganization",
-        pb.CreateOrganizationRequest(
-            name=name,
-            kind=common.OrganizationKind.Value(f"ORGANIZATION_KIND_{kind.upper()}"),
-            country=registry.jurisdiction,
-        ),
-    ).organization
-    registry.call(
-        "OrganizationService",
-        "GrantFacilityClearance",
-        pb.GrantFacilityClearanceRequest(
-            organization_id=org.id,
-            level=level,
-            categories=CATEGORIES,
-            valid_until=Timestamp(seconds=int(time.time()) + 5 * 365 * DAY),
-        ),
-    )
-    return str(org.id)
-
-
-def _node(registry: Registry, organization_id: str, directory: Path, name: str) -> Any:
-    from clearance.v1 import registry_pb2 as pb
-    from node.agent import NodeAgent
-    from node.enrollment import enroll
-
-    token = registry.call(
-        "OrganizationService",
-        "CreateEnrollmentToken",
-        pb.CreateEnrollmentTokenRequest(organization_id=organization_id),
-    ).token
-    enroll(
-        directory,
-        registry=registry.endpoint,
-        root_fingerprint=registry.root_fingerprint,
-        token=token,
-        name=name,
-        registry_ca=registry.ca_pem,
-        listen="127.0.0.1:0",
-        peer_listen="127.0.0.1:0",
-        peer_insecure=True,
-    )
-    agent = NodeAgent.open(directory)
-    agent.start()
-    return agent
-
-
-def _assess(
-    registry: Registry,
-    organization_id: str,
-    person: dict[str, str],
-    *,
-    level: str,
-    categories: list[str],
-    concern: str | None = None,
-) -> tuple[str, str]:
-    """Enroll a person and take them through consent, the seven findings and a decision."""
-    from clearance.v1 import common_pb2 as common
-    from clearance.v1 import registry_pb2 as pb
-
-    enrolled = registry.call(
-        "PersonnelService",
-        "EnrollPerson",
-        pb.EnrollPersonRequest(
-            organization_id=organization_id,
-            personal_data=pb.PersonalData(
-                given_name=person["given_name"],
-                family_name=person["family_name"],
-                birthdate=person["birthdate"],
-                nationality=person["nationality"],
-            ),
-        ),
-        role="security_officer",
-    ).person
-    assessment = registry.call(
-        "AssessmentService",
-        "OpenAssessment",
-        pb.OpenAssessmentRequest(person_id=enrolled.id, level=level, categories=categories),
-        role="security_officer",
-    ).assessment
-    registry.call(
-        "AssessmentService",
-        "RecordConsent",
-        pb.RecordConsentRequest(assessment_id=assessment.id, evidence="consent form signed in person"),
-        role="security_officer",
-    )
-    for item in ITEMS:
-        outcome = "CONCERN" if item == concern else "NO_CONCERN"
-        summary = (
-            "credit report shows an unpaid debt of 4.2 million yen"
-            if item == concern
-            else "questionnaire, interview and records checked; nothing of concern"
-        )
-        registry.call(
-            "AssessmentService",
-            "RecordFinding",
-            pb.RecordFindingRequest(
-                assessment_id=assessment.id,
-                item=common.AssessmentItem.Value(f"ASSESSMENT_ITEM_{item}"),
-                outcome=common.FindingOutcome.Value(f"FINDING_OUTCOME_{outcome}"),
-                summary=summary,
-            ),
-            role="adjudicator",
-        )
-    decision = common.DECISION_UNFAVORABLE if concern else common.DECISION_FAVORABLE
-    reasons = (
-        ["financial situation: an unpaid debt creates a risk of inducement"]
-        if concern
-        else ["all seven items assessed; no risk of leakage found"]
-    )
-    registry.call(
-        "AssessmentService",
-        "DecideAssessment",
-        pb.DecideAssessmentRequest(assessment_id=assessment.id, decision=decision, reasons=reasons),
-        role="adjudicator",
-    )
-    return str(enrolled.id), str(assessment.id)
-
-
-@dataclass
-class Wallet:
-    key: Any
-    credential: str = ""
-    record_id: str = ""
-
-
-def _issue(registry: Registry, assessment_id: str) -> Wallet:
-    from clearance.keys import SigningKey
-    from clearance.v1 import registry_pb2 as pb
-
-    wallet = Wallet(SigningKey.generate())
-    response = registry.call(
-        "CredentialService",
-        "IssueCredential",
-        pb.IssueCredentialRequest(assessment_id=assessment_id, holder_jwk=json.dumps(wallet.key.public.jwk)),
-        role="adjudicator",
-    )
-    wallet.credential, wallet.record_id = response.sd_jwt, response.credential.id
-    return wallet
 
 
 def _wait(condition: Callable[[], bool], *, timeout: float, what: str) -> float:
@@ -333,10 +99,10 @@ def _record(story: Story, where: str, who: str, label: Any, decision: Any) -> di
 
 def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
     """Run the story; artifacts go to ``out``. Returns what happened."""
+    from clearance.client.common import AssessmentItem
     from clearance.keys import atomic_write
     from clearance.sdjwt import present
     from clearance.statuslist import parse_status_list_token
-    from clearance.v1 import registry_pb2 as pb
     from node.decisions import Label
     from node.peers import PeerClient
 
@@ -354,8 +120,8 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
         )
 
         story.say("2. Organizations get facility clearances; staff get their roles.")
-        kaiyo = _organization(jp, "Kaiyo Quantum KK", "company", "SECRET")
-        lakeshore = _organization(us, "Lakeshore National Laboratory", "laboratory", "SECRET")
+        kaiyo = organization(jp, "Kaiyo Quantum KK", "company", "SECRET")
+        lakeshore = organization(us, "Lakeshore National Laboratory", "laboratory", "SECRET")
         jp.add_staff("JP adjudicator", "adjudicator")
         jp.add_staff("Kaiyo Quantum security officer", "security_officer", kaiyo)
         jp.add_staff("JP oversight board", "oversight")
@@ -365,8 +131,8 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
         )
 
         story.say("3. Each organization's node enrolls with a one-time token and pins its registry's root.")
-        jp_node = _node(jp, kaiyo, work / "kaiyo-node", "kaiyo-gateway")
-        us_node = _node(us, lakeshore, work / "lakeshore-node", "lakeshore-gateway")
+        jp_node = enroll_node(jp, kaiyo, work / "kaiyo-node", "kaiyo-gateway")
+        us_node = enroll_node(us, lakeshore, work / "lakeshore-node", "lakeshore-gateway")
         agents += [jp_node, us_node]
         story.step("nodes", f"kaiyo node {jp_node.config.node_id}, lakeshore node {us_node.config.node_id}")
 
@@ -379,12 +145,17 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
         }
         kenji = {"given_name": "Kenji", "family_name": "Sato", "birthdate": "1979-11-23", "nationality": "JP"}
         taro = {"given_name": "Taro", "family_name": "Suzuki", "birthdate": "1991-07-07", "nationality": "JP"}
-        _, hanako_assessment = _assess(
+        _, hanako_assessment = assess(
             jp, kaiyo, hanako, level="SECRET", categories=["joint-research", "cyber-threat"]
         )
-        _, kenji_assessment = _assess(jp, kaiyo, kenji, level="SECRET", categories=["joint-research"])
-        _, taro_assessment = _assess(
-            jp, kaiyo, taro, level="CONFIDENTIAL", categories=["supply-chain"], concern="FINANCIAL_SITUATION"
+        _, kenji_assessment = assess(jp, kaiyo, kenji, level="SECRET", categories=["joint-research"])
+        _, taro_assessment = assess(
+            jp,
+            kaiyo,
+            taro,
+            level="CONFIDENTIAL",
+            categories=["supply-chain"],
+            concern=AssessmentItem.FINANCIAL_SITUATION,
         )
         story.step(
             "assessments",
@@ -392,8 +163,8 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
         )
 
         story.say("5. Credentials are issued into the researchers' wallets, bound to their own keys.")
-        hanako_wallet = _issue(jp, hanako_assessment)
-        kenji_wallet = _issue(jp, kenji_assessment)
+        hanako_wallet = issue(jp, hanako_assessment)
+        kenji_wallet = issue(jp, kenji_assessment)
         atomic_write(out / "credential.sd-jwt", (hanako_wallet.credential + "\n").encode())
         story.step(
             "credentials", "SD-JWT VCs: clearance visible, names and employer disclosable only by the holder"
@@ -440,19 +211,11 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
         agreement = proposal.countersign(us.ctx.keys.root)
         document = json.dumps(agreement.to_json())
         atomic_write(out / "agreement.jwt", (json.dumps(agreement.to_json(), indent=2) + "\n").encode())
-        jp.call(
-            "FederationService",
-            "ImportAgreement",
-            pb.ImportAgreementRequest(
-                document=document, partner_endpoint=us.endpoint, partner_ca_pem=us.ca_pem.decode()
-            ),
+        jp.as_("administrator").federation.import_agreement(
+            document, partner_endpoint=us.endpoint, partner_ca_pem=us.ca_pem.decode()
         )
-        us.call(
-            "FederationService",
-            "ImportAgreement",
-            pb.ImportAgreementRequest(
-                document=document, partner_endpoint=jp.endpoint, partner_ca_pem=jp.ca_pem.decode()
-            ),
+        us.as_("administrator").federation.import_agreement(
+            document, partner_endpoint=jp.endpoint, partner_ca_pem=jp.ca_pem.decode()
         )
         waited = _wait(
             lambda: _holds_partner(us_node, "JP") and _holds_partner(jp_node, "US"),
@@ -498,22 +261,17 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
         story.say(
             "   Hanako will also visit the lab: JP vouches for the visit; the lab's node checks it offline."
         )
-        from google.protobuf.timestamp_pb2 import Timestamp
+        from clearance.client.federation import VisitKind
 
-        visit = jp.call(
-            "FederationService",
-            "IssueVisitAssurance",
-            pb.IssueVisitAssuranceRequest(
-                credential_id=hanako_wallet.record_id,
-                host_jurisdiction="US",
-                host_organization=lakeshore,
-                programme="quantum-sensing-2027",
-                kind=pb.VISIT_KIND_ONE_TIME,
-                not_before=Timestamp(seconds=int(time.time())),
-                not_after=Timestamp(seconds=int(time.time()) + 5 * DAY),
-            ),
-            role="adjudicator",
-        ).assurance
+        visit = jp.as_("adjudicator").federation.issue_visit_assurance(
+            hanako_wallet.record_id,
+            host_jurisdiction="US",
+            host_organization=lakeshore,
+            programme="quantum-sensing-2027",
+            kind=VisitKind.ONE_TIME,
+            not_before=int(time.time()),
+            not_after=int(time.time()) + 5 * DAY,
+        )
         atomic_write(out / "visit-assurance.jwt", (visit + "\n").encode())
         visit_challenge = us_node.gatekeeper.challenge()
         at_gate = present(
@@ -547,18 +305,11 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
             labels["allowed"],
             peer.present(session.session_id, labels["allowed"], before),
         )
-        record = jp.call(
-            "CredentialService", "GetCredential", pb.GetCredentialRequest(id=kenji_wallet.record_id)
-        ).credential
-        uri, idx = record.status_list_uri, int(record.status_index)
+        record = jp.as_("administrator").credentials.get(kenji_wallet.record_id)
+        uri, idx = record.status_list_uri, record.status_index
         revoked_at = time.monotonic()
-        jp.call(
-            "CredentialService",
-            "RevokeCredential",
-            pb.RevokeCredentialRequest(
-                id=kenji_wallet.record_id, reason="left the programme; access withdrawn"
-            ),
-            role="adjudicator",
+        jp.as_("adjudicator").credentials.revoke(
+            kenji_wallet.record_id, reason="left the programme; access withdrawn"
         )
 
         def denied_abroad() -> bool:
@@ -583,7 +334,8 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
             labels["allowed"],
             peer.present(session.session_id, labels["allowed"], after),
         )
-        token = jp.public("GetStatusList", pb.GetStatusListRequest(uri=uri)).token
+        with jp.public() as public:
+            token = public.publication.status_list(uri)
         parsed = parse_status_list_token(token)
         atomic_write(out / "status-list.jwt", (token + "\n").encode())
         atomic_write(out / "revoked-credential.sd-jwt", (kenji_wallet.credential + "\n").encode())
@@ -595,40 +347,25 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
         )
 
         story.say("10. Taro appeals his refusal; the independent oversight body hears it.")
-        notice = jp.call(
-            "AssessmentService",
-            "GetNotice",
-            pb.GetNoticeRequest(assessment_id=taro_assessment),
-            role="adjudicator",
-        ).notice
-        appeal = jp.call(
-            "AssessmentService",
-            "FileAppeal",
-            pb.FileAppealRequest(
-                assessment_id=taro_assessment,
-                grounds="the debt was repaid in full in 2025; the credit record used is out of date",
-            ),
-            role="security_officer",
-        ).appeal
-        resolved = jp.call(
-            "AssessmentService",
-            "ResolveAppeal",
-            pb.ResolveAppealRequest(
-                appeal_id=appeal.id,
-                uphold=True,
-                resolution="the finding rested on inaccurate data; reassess the financial item",
-            ),
-            role="oversight",
+        notice = jp.as_("adjudicator").assessments.get_notice(taro_assessment)
+        appeal = jp.as_("security_officer").assessments.file_appeal(
+            taro_assessment,
+            grounds="the debt was repaid in full in 2025; the credit record used is out of date",
+        )
+        resolved = jp.as_("oversight").assessments.resolve_appeal(
+            appeal.id,
+            uphold=True,
+            resolution="the finding rested on inaccurate data; reassess the financial item",
         )
         story.facts["appeal"] = {"notice_reasons": list(notice.reasons), "appeal": appeal.id, "upheld": True}
         story.step(
             "appeal",
             f"notice gave reasons and a deadline; oversight upheld appeal {appeal.id}; assessment back to "
-            f"{_state_name(resolved.assessment.state)}",
+            f"{resolved.assessment.state.value}",
         )
 
         story.say("11. The audit trails hold: every change and every decision is hash-chained.")
-        chain = jp.call("AuditService", "VerifyAuditChain", pb.VerifyAuditChainRequest())
+        chain = jp.as_("administrator").audit.verify_chain()
         logs = [agent.decisions.verify() for agent in agents]
         story.step(
             "audit",
@@ -636,9 +373,10 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
             + ", ".join(str(getattr(r, "intact", r)) for r in logs),
         )
 
-        jwks = jp.public("GetJwks", pb.GetJwksRequest()).jwks_json
+        with jp.public() as public:
+            jwks = public.publication.jwks()
+            bundle = public.publication.trust_bundle()
         atomic_write(out / "registry-jwks.json", (json.dumps(json.loads(jwks), indent=2) + "\n").encode())
-        bundle = jp.public("GetTrustBundle", pb.GetTrustBundleRequest()).bundle
         atomic_write(out / "trust-bundle.jwt", (bundle + "\n").encode())
         summary = {
             "presentation": story.facts["presentation"],
@@ -656,20 +394,6 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
             agent.stop(0.5)
         for registry in registries:
             registry.stop()
-
-
-def _state_name(state: int) -> str:
-    from clearance.v1 import common_pb2 as common
-
-    return str(common.AssessmentState.Name(state)).removeprefix("ASSESSMENT_STATE_").lower()  # type: ignore[arg-type]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _insecure(address: str) -> Any:

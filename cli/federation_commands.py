@@ -24,7 +24,8 @@ from typing import Any
 
 import click
 
-from cli.connection import RegistryClient, credential_option, json_option
+from cli import records
+from cli.connection import credential_option, json_option, registry_client
 from cli.output import emit, status_word, table
 
 
@@ -49,22 +50,12 @@ def _partner_bundle(endpoint: str | None, bundle_file: Path | None, ca: Path | N
         raise InvalidArgumentError(
             "--partner-endpoint", "give the partner's endpoint or --partner-bundle FILE"
         )
-    import grpc
+    from clearance.client import RegistryClient
 
-    from clearance.channel import open_channel
-    from clearance.rpc import to_error
-    from clearance.v1 import registry_pb2 as pb
-    from clearance.v1 import registry_pb2_grpc as rpc
-
-    channel = open_channel(endpoint, ca_pem=ca.read_bytes() if ca else None, insecure=insecure)
-    try:
-        return str(
-            rpc.PublicationServiceStub(channel).GetTrustBundle(pb.GetTrustBundleRequest(), timeout=15).bundle
-        )
-    except grpc.RpcError as exc:
-        raise to_error(exc, peer=f"partner {endpoint}") from None
-    finally:
-        channel.close()
+    with RegistryClient.connect(
+        endpoint, ca_pem=ca.read_bytes() if ca else None, insecure=insecure, peer=f"partner {endpoint}"
+    ) as partner:
+        return partner.publication.trust_bundle(timeout=15)
 
 
 def _terms(agreement: Any) -> dict[str, Any]:
@@ -177,52 +168,38 @@ def propose(
     json_output: bool,
 ) -> None:
     """Propose an agreement to a partner registry, signed by this registry's root."""
-    from clearance.agreement import Agreement, Party
-    from clearance.bundle import TrustBundle
-    from clearance.errors import InvalidArgumentError, MalformedError, Reason, VerificationError
+    from clearance.agreement import Party, propose_to_partner
+    from clearance.errors import InvalidArgumentError
     from clearance.keys import atomic_write
     from registry.config import RegistryConfig
 
     config = RegistryConfig.load(directory)
     root = _load_root(directory)
     token = _partner_bundle(partner_endpoint, partner_bundle, partner_ca, partner_insecure)
-    partner_root = TrustBundle.header_root(token)
-    if partner_root.thumbprint != partner_fingerprint:
-        raise VerificationError(
-            Reason.ROOT_MISMATCH,
-            f"the partner's root is {partner_root.thumbprint}, not the fingerprint you were given",
-        )
-    partner = TrustBundle.verify(token, partner_root)
-    rows = []
+    levels = []
     for mapping in mappings:
         ours, sep, theirs = mapping.partition("=")
         if not sep:
             raise click.BadParameter("use OURS=THEIRS, e.g. SECRET=SECRET", param_hint="--map")
-        if ours not in config.levels:
-            raise InvalidArgumentError("--map", f"{ours} is not one of our levels {list(config.levels)}")
-        if theirs not in partner.levels:
-            raise InvalidArgumentError(
-                "--map", f"{theirs} is not one of {partner.jurisdiction}'s levels {list(partner.levels)}"
-            )
-        rows.append((ours, theirs))
-    now = int(time.time())
+        levels.append((ours, theirs))
     try:
-        proposal = Agreement.propose(
+        proposal = propose_to_partner(
             root,
-            agreement_id=agreement_id
-            or f"{config.jurisdiction}-{partner.jurisdiction}-{time.strftime('%Y%m%d', time.gmtime(now))}",
-            parties=(
-                Party(config.jurisdiction, root.public, config.issuer),
-                Party(partner.jurisdiction, partner_root, partner.issuer),
-            ),
-            levels=rows,
-            categories={config.jurisdiction: list(categories), partner.jurisdiction: list(categories)},
-            issued_at=now,
-            not_before=now,
-            expires_at=now + days * 86400,
+            ours=Party(config.jurisdiction, root.public, config.issuer),
+            our_levels=list(config.levels),
+            partner_bundle=token,
+            partner_fingerprint=partner_fingerprint,
+            levels=levels,
+            categories=categories,
+            now=int(time.time()),
+            days=days,
+            agreement_id=agreement_id,
         )
-    except MalformedError as exc:
-        raise InvalidArgumentError("agreement", exc.detail) from exc
+    except InvalidArgumentError as exc:
+        if exc.field == "levels":
+            raise InvalidArgumentError("--map", exc.detail) from exc
+        raise
+    partner = proposal.counterpart(config.jurisdiction)
     atomic_write(out, json.dumps(proposal.to_json(), indent=2).encode())
     terms = _terms(proposal)
     emit(
@@ -284,15 +261,6 @@ def sign(proposal: Path, directory: Path, out: Path, json_output: bool) -> None:
     )
 
 
-def _record(a: Any) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-
-    data = MessageToDict(a, preserving_proto_field_name=True)
-    data.pop("document", None)
-    data["state"] = data.get("state", "").removeprefix("AGREEMENT_STATE_").lower()
-    return data
-
-
 def _show_records(rows: list[dict[str, Any]]) -> str:
     return (
         table(
@@ -333,18 +301,13 @@ def import_(
     json_output: bool,
 ) -> None:
     """Bring an agreement signed by both roots into force at this registry."""
-    from clearance.v1 import registry_pb2 as pb
-
-    client = RegistryClient.from_credential(credential, endpoint=endpoint, insecure=insecure)
-    response = client.call(
-        client.stub("FederationService").ImportAgreement,
-        pb.ImportAgreementRequest(
-            document=document.read_text(),
+    with registry_client(credential, endpoint=endpoint, insecure=insecure) as client:
+        imported = client.federation.import_agreement(
+            document.read_text(),
             partner_endpoint=partner_endpoint,
             partner_ca_pem=partner_ca.read_text() if partner_ca else "",
-        ),
-    )
-    emit(_record(response.agreement), json_output=json_output, human=lambda r: _show_records([r]))
+        )
+    emit(records.agreement(imported), json_output=json_output, human=lambda r: _show_records([r]))
 
 
 @agreement.command("list")
@@ -352,11 +315,8 @@ def import_(
 @json_option
 def list_(credential: Path, endpoint: str | None, insecure: bool, json_output: bool) -> None:
     """List agreements and how partner sync is going."""
-    from clearance.v1 import registry_pb2 as pb
-
-    client = RegistryClient.from_credential(credential, endpoint=endpoint, insecure=insecure)
-    response = client.call(client.stub("FederationService").ListAgreements, pb.ListAgreementsRequest())
-    rows = [_record(a) for a in response.agreements]
+    with registry_client(credential, endpoint=endpoint, insecure=insecure) as client:
+        rows = [records.agreement(a) for a in client.federation.list_agreements()]
     emit({"agreements": rows}, json_output=json_output, human=lambda d: _show_records(d["agreements"]))
 
 
@@ -369,14 +329,9 @@ def terminate(
     agreement_id: str, reason: str, credential: Path, endpoint: str | None, insecure: bool, json_output: bool
 ) -> None:
     """End an agreement: nodes stop trusting the partner as soon as the new bundle reaches them."""
-    from clearance.v1 import registry_pb2 as pb
-
-    client = RegistryClient.from_credential(credential, endpoint=endpoint, insecure=insecure)
-    response = client.call(
-        client.stub("FederationService").TerminateAgreement,
-        pb.TerminateAgreementRequest(id=agreement_id, reason=reason),
-    )
-    emit(_record(response.agreement), json_output=json_output, human=lambda r: _show_records([r]))
+    with registry_client(credential, endpoint=endpoint, insecure=insecure) as client:
+        ended = client.federation.terminate_agreement(agreement_id, reason=reason)
+    emit(records.agreement(ended), json_output=json_output, human=lambda r: _show_records([r]))
 
 
 # -- visits ------------------------------------------------------------------------------
@@ -427,29 +382,25 @@ def visit_issue(
     json_output: bool,
 ) -> None:
     """Issue a visit assurance for a cleared person's credential."""
-    from google.protobuf.timestamp_pb2 import Timestamp
-
+    from clearance.client.federation import VisitKind
     from clearance.keys import atomic_write
-    from clearance.v1 import registry_pb2 as pb
 
     now = int(time.time())
-    client = RegistryClient.from_credential(credential, endpoint=endpoint, insecure=insecure)
-    response = client.call(
-        client.stub("FederationService").IssueVisitAssurance,
-        pb.IssueVisitAssuranceRequest(
-            credential_id=credential_id,
+    with registry_client(credential, endpoint=endpoint, insecure=insecure) as client:
+        assurance = client.federation.issue_visit_assurance(
+            credential_id,
             host_jurisdiction=host_jurisdiction.upper(),
             host_organization=host_organization,
             programme=programme,
-            kind=pb.VisitKind.Value(f"VISIT_KIND_{kind.upper()}"),
-            not_before=Timestamp(seconds=_day(start, "--from", now)),
-            not_after=Timestamp(seconds=_day(end, "--until", now + 30 * 86400)),
-        ),
-    )
+            kind=VisitKind(kind),
+            not_before=_day(start, "--from", now),
+            not_after=_day(end, "--until", now + 30 * 86400),
+        )
     if out is not None:
-        atomic_write(out, (response.assurance + "\n").encode())
+        atomic_write(out, (assurance + "\n").encode())
+    data: dict[str, Any] = {"assurance": assurance, "written_to": str(out) if out else None}
     emit(
-        {"assurance": response.assurance, "written_to": str(out) if out else None},
+        data,
         json_output=json_output,
         human=lambda d: (
             f"visit assurance written to {d['written_to']}" if d["written_to"] else d["assurance"]

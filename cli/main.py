@@ -26,18 +26,18 @@ from cli import exits
 _GROUPS: dict[str, tuple[str, str]] = {
     "registry": ("cli.registry_commands:registry", "Run and administer a national registry."),
     "org": (
-        "cli.registry_commands:org",
+        "cli.org_commands:org",
         "Organizations, facility clearances, node enrollment tokens.",
     ),
-    "staff": ("cli.registry_commands:staff", "Staff accounts and their roles."),
-    "person": ("cli.registry_commands:person", "Enroll people; read personal data (audited)."),
-    "assessment": ("cli.registry_commands:assessment", "Consent, findings, decisions, notices."),
-    "appeal": ("cli.registry_commands:appeal", "File and resolve appeals."),
+    "staff": ("cli.staff_commands:staff", "Staff accounts and their roles."),
+    "person": ("cli.person_commands:person", "Enroll people; read personal data (audited)."),
+    "assessment": ("cli.assessment_commands:assessment", "Consent, findings, decisions, notices."),
+    "appeal": ("cli.assessment_commands:appeal", "File and resolve appeals."),
     "credential": (
-        "cli.registry_commands:credential",
+        "cli.credential_commands:credential",
         "Issue, suspend, reinstate, revoke credentials.",
     ),
-    "audit": ("cli.registry_commands:audit", "Read and verify the registry's audit log."),
+    "audit": ("cli.audit_commands:audit", "Read and verify the registry's audit log."),
     "agreement": (
         "cli.federation_commands:agreement",
         "Mutual-recognition agreements between registries.",

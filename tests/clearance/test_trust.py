@@ -438,7 +438,7 @@ def test_an_agreement_that_ends_stops_decisions_on_foreign_credentials() -> None
 def test_a_partner_that_no_longer_lists_the_agreement_has_terminated_it() -> None:
     _jp, us, store = federation()
     us.agreements = []
-    with refused(Reason.AGREEMENT_INVALID):
+    with refused(Reason.AGREEMENT_TERMINATED):
         store.update_foreign_bundle(us.bundle(), NOW)
 
 

@@ -18,11 +18,11 @@ from clearance import statuslist
 from clearance.credentialtypes import CredentialKind, vct_for
 from clearance.encoding import b64url_encode, canonical_json
 from clearance.errors import VerificationError
+from clearance.inspect import MAX_INPUT_BYTES
 from clearance.jws import encode_compact
 from clearance.keys import SigningKey
 from clearance.sdjwt import Disclosure, split
 from cli import exits
-from cli.inspect_command import MAX_INPUT_BYTES
 from cli.main import cli
 from tests.cli.conftest import Artifacts, Run, run_cli, run_script
 from tests.factories import DAY, NOW, Holder, RegistryWorld, present_credential

@@ -33,7 +33,7 @@ def test_a_partner_that_has_not_imported_the_agreement_yet_is_waited_for(
     with pytest.raises(VerificationError) as waiting:
         sync.sync_once(partner, us.publication())
 
-    assert waiting.value.reason is Reason.AGREEMENT_INVALID
+    assert waiting.value.reason is Reason.AGREEMENT_TERMINATED
     assert "US does not list agreement JP-US-1 yet" in waiting.value.detail
     (row,) = jp.agreements()
     assert row.state == common.AGREEMENT_STATE_IN_FORCE
@@ -68,7 +68,7 @@ def test_a_partner_that_no_longer_lists_the_agreement_has_ended_it(
     with pytest.raises(VerificationError) as ended:
         sync.sync_once(partner, us.publication())
 
-    assert ended.value.reason is Reason.AGREEMENT_INVALID
+    assert ended.value.reason is Reason.AGREEMENT_TERMINATED
     assert "US no longer lists agreement JP-US-1 (terminated)" in ended.value.detail
     (row,) = jp.agreements()
     assert row.state == common.AGREEMENT_STATE_TERMINATED

@@ -27,16 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from clearance.access import TokenSource
-from clearance.channel import open_channel
+from clearance.client import RegistryClient
+from clearance.client.common import AssessmentItem, Decision, FindingOutcome, OrganizationKind, Role
+from clearance.client.credentials import IssueRequest
+from clearance.client.personnel import PersonalData
 from clearance.keys import SigningKey
 from clearance.sdjwt import present
-from clearance.v1 import common_pb2 as common
-from clearance.v1 import registry_pb2 as pb
-from clearance.v1 import registry_pb2_grpc as rpc
 from node.clock import UNSAFE_CLOCK_ENV, write_clock_file
 from node.config import LOCAL_ADDR, PEER_ADDR
 from registry.api import server
@@ -90,7 +87,7 @@ class RegistryHarness:
     port: int = 0
     admin: Any = None
     adjudicator: tuple[SigningKey, str] | None = None
-    channels: list[grpc.Channel] = field(default_factory=list)
+    clients: list[RegistryClient] = field(default_factory=list)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -112,20 +109,16 @@ class RegistryHarness:
         self.port = self.running.port
         if self.adjudicator is None:
             key = SigningKey.generate()
-            staff = self._call(
-                "StaffService",
-                "CreateStaff",
-                pb.CreateStaffRequest(
-                    name="Adjudicator", role=common.ROLE_ADJUDICATOR, public_jwk=json.dumps(key.public.jwk)
-                ),
-            ).staff
+            staff = self._as().staff.create(
+                "Adjudicator", role=Role.ADJUDICATOR, public_jwk=json.dumps(key.public.jwk)
+            )
             self.adjudicator = (key, staff.id)
         return self
 
     def stop(self) -> None:
-        for channel in self.channels:
-            channel.close()
-        self.channels.clear()
+        for client in self.clients:
+            client.close()
+        self.clients.clear()
         if self.running is not None:
             self.running.stop(0.5)
             self.running = None
@@ -147,135 +140,66 @@ class RegistryHarness:
 
     # -- calls -----------------------------------------------------------------
 
-    def _channel(self, key: SigningKey, principal: str) -> grpc.Channel:
+    def _client(self, key: SigningKey, principal: str) -> RegistryClient:
         assert self.admin is not None
         token = TokenSource(key, principal=principal, audience=self.admin.audience, clock=self.clock)
         ca = self.ca_path.read_bytes() if self.tls else None
-        channel = open_channel(self.endpoint, insecure=not self.tls, ca_pem=ca, token=token)
-        self.channels.append(channel)
-        return channel
+        client = RegistryClient.connect(self.endpoint, insecure=not self.tls, ca_pem=ca, token=token)
+        self.clients.append(client)
+        return client
 
-    def _call(self, service: str, method: str, request: Any, *, as_adjudicator: bool = False) -> Any:
-        if as_adjudicator:
+    def _as(self, *, adjudicator: bool = False) -> RegistryClient:
+        if adjudicator:
             assert self.adjudicator is not None
-            channel = self._channel(*self.adjudicator)
-        else:
-            channel = self._channel(self.admin.key, self.admin.principal)
-        stub = getattr(rpc, f"{service}Stub")(channel)
-        return getattr(stub, method)(request, timeout=30)
+            return self._client(*self.adjudicator)
+        return self._client(self.admin.key, self.admin.principal)
 
     # -- the staff workflow ----------------------------------------------------
 
     def organization(
         self, name: str, *, level: str = "SECRET", categories: tuple[str, ...] = CATEGORIES
     ) -> Organization:
-        org = self._call(
-            "OrganizationService",
-            "CreateOrganization",
-            pb.CreateOrganizationRequest(name=name, kind=common.ORGANIZATION_KIND_COMPANY, country="JP"),
-        ).organization
-        self._call(
-            "OrganizationService",
-            "GrantFacilityClearance",
-            pb.GrantFacilityClearanceRequest(
-                organization_id=org.id,
-                level=level,
-                categories=list(categories),
-                valid_until=Timestamp(seconds=self.clock() + 5 * YEAR),
-            ),
+        admin = self._as()
+        org = admin.organizations.create(name, kind=OrganizationKind.COMPANY, country="JP")
+        admin.organizations.grant_facility(
+            org.id, level=level, categories=categories, valid_until=self.clock() + 5 * YEAR
         )
         return Organization(org.id, name)
 
     def enrollment_token(self, organization: Organization) -> str:
-        response = self._call(
-            "OrganizationService",
-            "CreateEnrollmentToken",
-            pb.CreateEnrollmentTokenRequest(organization_id=organization.id),
-        )
-        assert response.root_fingerprint == self.root_fingerprint
-        return str(response.token)
+        token = self._as().organizations.create_enrollment_token(organization.id)
+        assert token.root_fingerprint == self.root_fingerprint
+        return token.token
 
     def withdraw_facility(self, organization: Organization) -> None:
-        self._call(
-            "OrganizationService",
-            "WithdrawFacilityClearance",
-            pb.WithdrawFacilityClearanceRequest(organization_id=organization.id, reason="test"),
-        )
+        self._as().organizations.withdraw_facility(organization.id, reason="test")
 
     def issue(
         self, organization: Organization, *, level: str = "SECRET", categories: tuple[str, ...] = CATEGORIES
     ) -> Issued:
-        person = self._call(
-            "PersonnelService",
-            "EnrollPerson",
-            pb.EnrollPersonRequest(
-                organization_id=organization.id,
-                personal_data=pb.PersonalData(
-                    given_name="Hanako", family_name="Yamada", birthdate="1988-04-01", nationality="JP"
-                ),
-            ),
-        ).person
-        assessment = self._call(
-            "AssessmentService",
-            "OpenAssessment",
-            pb.OpenAssessmentRequest(person_id=person.id, level=level, categories=list(categories)),
-            as_adjudicator=True,
-        ).assessment
-        self._call(
-            "AssessmentService",
-            "RecordConsent",
-            pb.RecordConsentRequest(assessment_id=assessment.id, evidence="signed form"),
-            as_adjudicator=True,
+        person = self._as().personnel.enroll(
+            organization.id, PersonalData("Hanako", "Yamada", "1988-04-01", "JP")
         )
-        for item in range(1, 8):
-            self._call(
-                "AssessmentService",
-                "RecordFinding",
-                pb.RecordFindingRequest(
-                    assessment_id=assessment.id,
-                    item=item,  # type: ignore[arg-type]
-                    outcome=common.FINDING_OUTCOME_NO_CONCERN,
-                    summary="checked",
-                ),
-                as_adjudicator=True,
+        adjudicator = self._as(adjudicator=True)
+        assessment = adjudicator.assessments.open(person.id, level=level, categories=categories)
+        adjudicator.assessments.record_consent(assessment.id, evidence="signed form")
+        for item in AssessmentItem.all():
+            adjudicator.assessments.record_finding(
+                assessment.id, item=item, outcome=FindingOutcome.NO_CONCERN, summary="checked"
             )
-        self._call(
-            "AssessmentService",
-            "DecideAssessment",
-            pb.DecideAssessmentRequest(
-                assessment_id=assessment.id, decision=common.DECISION_FAVORABLE, reasons=["no concerns"]
-            ),
-            as_adjudicator=True,
-        )
+        adjudicator.assessments.decide(assessment.id, decision=Decision.FAVORABLE, reasons=["no concerns"])
         holder = SigningKey.generate()
-        issued = self._call(
-            "CredentialService",
-            "IssueCredential",
-            pb.IssueCredentialRequest(assessment_id=assessment.id, holder_jwk=json.dumps(holder.public.jwk)),
-            as_adjudicator=True,
-        )
-        return Issued(issued.credential.id, issued.sd_jwt, holder)
+        issued = adjudicator.credentials.issue(IssueRequest(assessment.id, json.dumps(holder.public.jwk)))
+        return Issued(issued.record.id, issued.sd_jwt, holder)
 
     def revoke(self, credential_id: str) -> None:
-        self._call(
-            "CredentialService",
-            "RevokeCredential",
-            pb.RevokeCredentialRequest(id=credential_id, reason="test"),
-        )
+        self._as().credentials.revoke(credential_id, reason="test")
 
     def suspend(self, credential_id: str) -> None:
-        self._call(
-            "CredentialService",
-            "SuspendCredential",
-            pb.SuspendCredentialRequest(id=credential_id, reason="test"),
-        )
+        self._as().credentials.suspend(credential_id, reason="test")
 
     def reinstate(self, credential_id: str) -> None:
-        self._call(
-            "CredentialService",
-            "ReinstateCredential",
-            pb.ReinstateCredentialRequest(id=credential_id, reason="test"),
-        )
+        self._as().credentials.reinstate(credential_id, reason="test")
 
 
 def presentation(
