@@ -15,6 +15,9 @@ message::
     ├── TransportError         talking to a peer failed (registry unreachable,
     │                          stream broken); nothing was learned.
     ├── StorageError           the local store or database failed or is corrupt.
+    │   └── WriteConflictError   a write collided with a concurrent one (a unique
+    │                            key taken, a deadlock, a busy database): nothing
+    │                            was written, and running it again may succeed.
     ├── AuthorizationError     who is calling is unknown or may not do this.
     │   ├── AuthenticationError  missing or invalid caller credential.
     │   └── PermissionDeniedError  a valid caller without the right.
@@ -118,6 +121,15 @@ class RateLimitedError(ClearanceError):
 
 class StorageError(ClearanceError):
     """The store failed or holds something it should not."""
+
+
+class WriteConflictError(StorageError):
+    """A write collided with a concurrent one and was rolled back whole.
+
+    A unique key another transaction took first, a deadlock or serialization
+    failure the database broke, a database too busy to take the write lock:
+    nothing of the transaction was written, and running it again may succeed.
+    """
 
 
 class AuthorizationError(ClearanceError):

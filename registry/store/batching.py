@@ -25,10 +25,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clearance.errors import ClearanceError, StorageError
+from clearance.errors import ClearanceError, StorageError, WriteConflictError
 from registry.store import audit
 from registry.store.db import Database
 
@@ -129,13 +128,13 @@ class WriteBatcher:
         """
         try:
             self._run_batch(jobs)
-        except _ConflictError:
+        except WriteConflictError:
             for job in jobs:
                 if not job.future.done():
                     try:
                         self._run_batch([job])
-                    except _ConflictError as conflict:
-                        job.future.set_exception(_mapped(conflict.cause))
+                    except WriteConflictError as conflict:
+                        job.future.set_exception(conflict)
 
     def _run_batch(self, jobs: list[WriteJob]) -> None:
         outcomes: list[tuple[WriteJob, Any]] = []
@@ -166,13 +165,11 @@ class WriteBatcher:
                             events.extend(outcome[1])
                 if events:
                     audit.append_many(session, events)
+        except WriteConflictError:
+            raise
         except StorageError as exc:
-            if isinstance(exc.__cause__, IntegrityError) or _is_transient(exc.__cause__):
-                raise _ConflictError(exc.__cause__ or exc) from exc
             self._fail(jobs, exc)
             return
-        except IntegrityError as exc:
-            raise _ConflictError(exc) from exc
         except BaseException as exc:  # noqa: BLE001 - the commit failed: every job of the batch fails with it
             self._fail(
                 jobs, exc if isinstance(exc, ClearanceError) else StorageError(f"database error: {exc}")
@@ -188,27 +185,3 @@ class WriteBatcher:
         for job in jobs:
             if not job.future.done():
                 job.future.set_exception(error)
-
-
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
-"""PostgreSQL's serialization failure and deadlock: the transaction may simply be run again."""
-
-
-def _is_transient(exc: BaseException | None) -> bool:
-    """A database error that a second attempt may not meet (a deadlock, a serialization failure)."""
-    original = getattr(exc, "orig", None)
-    return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
-
-
-class _ConflictError(Exception):
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-def _mapped(exc: BaseException) -> BaseException:
-    if isinstance(exc, IntegrityError) or _is_transient(exc):
-        error = StorageError("conflicting write (retry)")
-        error.__cause__ = exc
-        return error
-    return exc

@@ -5,21 +5,30 @@ those settings are applied only to SQLite. PostgreSQL is used through
 psycopg 3 (``postgresql+psycopg://``; plain ``postgresql://`` URLs are
 rewritten to it). Every SQLAlchemy error is mapped to
 :class:`~clearance.errors.StorageError` at this boundary, and a transaction
-that fails in the middle is rolled back whole.
+that fails in the middle is rolled back whole. A write that collided with a
+concurrent one (a unique key taken first, a deadlock or serialization failure,
+SQLite's busy lock) is a :class:`~clearance.errors.WriteConflictError`: callers
+that may simply run again use :func:`retry_conflicts`, and nobody above this
+module looks at SQLAlchemy's exceptions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from clearance.errors import ClearanceError, InvalidArgumentError, StorageError
+from clearance.errors import ClearanceError, InvalidArgumentError, StorageError, WriteConflictError
+
+T = TypeVar("T")
+
+RETRIES = 5
+"""How many times in all :func:`retry_conflicts` runs an operation that keeps conflicting."""
 
 
 def normalize_url(url: str) -> str:
@@ -121,10 +130,8 @@ class Database:
                 yield session
         except ClearanceError:
             raise
-        except OperationalError as exc:
-            raise StorageError(f"database unavailable or busy: {_short(exc)}") from exc
-        except (DBAPIError, SQLAlchemyError) as exc:
-            raise StorageError(f"database error: {_short(exc)}") from exc
+        except SQLAlchemyError as exc:
+            raise storage_error(exc) from exc
         finally:
             session.close()
 
@@ -143,10 +150,8 @@ class Database:
                     yield connection
         except ClearanceError:
             raise
-        except OperationalError as exc:
-            raise StorageError(f"database unavailable or busy: {_short(exc)}") from exc
-        except (DBAPIError, SQLAlchemyError) as exc:
-            raise StorageError(f"database error: {_short(exc)}") from exc
+        except SQLAlchemyError as exc:
+            raise storage_error(exc) from exc
 
     def dispose(self, *, wait: float = 5.0) -> None:
         """Close every connection, waiting up to ``wait`` seconds for those still in use.
@@ -160,6 +165,51 @@ class Database:
         while checked_out is not None and checked_out() > 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         self.engine.dispose()
+
+
+_CONFLICT_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+"""PostgreSQL's unique violation, serialization failure and deadlock."""
+_SQLITE_CONFLICTS = frozenset({5, 6})
+"""SQLITE_BUSY and SQLITE_LOCKED (primary codes: extended codes carry them in the low byte)."""
+_SQLITE_UNIQUE = frozenset({1555, 2067})
+"""SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE."""
+
+
+def storage_error(exc: SQLAlchemyError) -> StorageError:
+    """The error of our tree for a failure of the database (the one place that reads the driver's codes)."""
+    if _is_conflict(exc):
+        return WriteConflictError(f"conflicting write (retry): {_short(exc)}")
+    if isinstance(exc, OperationalError):
+        return StorageError(f"database unavailable or busy: {_short(exc)}")
+    return StorageError(f"database error: {_short(exc)}")
+
+
+def _is_conflict(exc: SQLAlchemyError) -> bool:
+    """Did this write lose to a concurrent one (so that running it again may succeed)?"""
+    if not isinstance(exc, DBAPIError):
+        return False
+    original = exc.orig
+    if getattr(original, "sqlstate", None) in _CONFLICT_SQLSTATES:
+        return True
+    code = getattr(original, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code in _SQLITE_UNIQUE or (code & 0xFF) in _SQLITE_CONFLICTS)
+
+
+def retry_conflicts(operation: Callable[[], T], *, attempts: int = RETRIES) -> T:
+    """Run ``operation``, and again each time it fails with a write conflict, ``attempts`` times in all.
+
+    ``operation`` must be a whole transaction (a conflict rolled it back) that
+    reads again what it depends on, such as a free status index.
+
+    Raises:
+        WriteConflictError: the last attempt conflicted too.
+    """
+    for _ in range(attempts - 1):
+        try:
+            return operation()
+        except WriteConflictError:
+            continue
+    return operation()
 
 
 def _short(exc: BaseException) -> str:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clearance.credentials import (
@@ -39,6 +38,7 @@ from clearance.errors import (
     NotFoundError,
     StorageError,
     WorkflowError,
+    WriteConflictError,
 )
 from clearance.keys import PublicKey
 from registry.context import (
@@ -370,8 +370,8 @@ def issue_credential(ctx: RegistryContext, caller: Caller, request: IssueRequest
             result: Issued = ctx.writer.submit(
                 group=writer, payload=_Pending(caller, request, holder, fingerprint, list_row)
             )
-        except StorageError as exc:
-            if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
+        except WriteConflictError:
+            if attempt == _RETRIES - 1:
                 raise
             continue  # a taken index or a concurrent request with the same idempotency key: retry
         lists.count()
@@ -464,8 +464,8 @@ def bulk_issue(ctx: RegistryContext, caller: Caller, requests: Sequence[IssueReq
             lists.count(len(fresh))
             ctx.counters.add("credential.issue", len(fresh))
             return results
-        except StorageError as exc:
-            if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
+        except WriteConflictError:
+            if attempt == _RETRIES - 1:
                 raise
     raise StorageError("could not allocate status indices")  # pragma: no cover
 
@@ -752,8 +752,8 @@ def issue_facility(
                 )
             lists.count()
             return issued
-        except StorageError as exc:
-            if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
+        except WriteConflictError:
+            if attempt == _RETRIES - 1:
                 raise
     raise StorageError("could not allocate a status index")  # pragma: no cover
 
@@ -858,7 +858,7 @@ def enroll_node(ctx: RegistryContext, *, token: str, name: str, public_jwk: str)
                 )
             lists.count()
             return node, issued.sd_jwt
-        except StorageError as exc:
-            if not isinstance(exc.__cause__, IntegrityError) or attempt == _RETRIES - 1:
+        except WriteConflictError:
+            if attempt == _RETRIES - 1:
                 raise
     raise StorageError("could not allocate a status index")  # pragma: no cover
