@@ -83,6 +83,9 @@ class RegistryContext:
         with self._writer_lock:
             return self._resources.pop(name, None)
 
+    def __post_init__(self) -> None:
+        self.db.on_publication(self.changed)
+
     def now(self) -> int:
         return self.clock()
 
@@ -103,7 +106,11 @@ class RegistryContext:
         self.db.dispose()
 
     def changed(self) -> None:
-        """Wake publication listeners (call after commit)."""
+        """Wake the publication listeners.
+
+        The database calls this after every committed transaction that wrote
+        published material (:meth:`Database.on_publication`); nobody needs to.
+        """
         for listener in self.listeners:
             listener.publications_changed()
 

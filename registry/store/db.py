@@ -10,11 +10,18 @@ concurrent one (a unique key taken first, a deadlock or serialization failure,
 SQLite's busy lock) is a :class:`~clearance.errors.WriteConflictError`: callers
 that may simply run again use :func:`retry_conflicts`, and nobody above this
 module looks at SQLAlchemy's exceptions.
+
+Publication listeners (:meth:`Database.on_publication`) are told once after
+each committed transaction that wrote published material
+(:data:`~registry.store.models.PUBLISHED_ROWS`): nobody announces a change by
+hand, and a transaction that rolled back announces nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -24,8 +31,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clearance.errors import ClearanceError, InvalidArgumentError, StorageError, WriteConflictError
+from registry.store.models import PUBLISHED_ROWS
+
+log = logging.getLogger("clearance.registry.db")
 
 T = TypeVar("T")
+
+_WROTE_PUBLISHED = "clearance.wrote_published"
+"""Set in a session's ``info`` when a flush of it wrote a published row."""
 
 RETRIES = 5
 """How many times in all :func:`retry_conflicts` runs an operation that keeps conflicting."""
@@ -103,6 +116,17 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        event.listen(self._sessions, "after_flush", _note_published)
+        self._publication_listeners: list[Callable[[], None]] = []
+
+    def on_publication(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every committed transaction that wrote published material.
+
+        It runs in the committing thread, after the commit: it must be quick
+        (wake someone up), and what it raises is logged, never turned into a
+        failure of a transaction that has already committed.
+        """
+        self._publication_listeners.append(listener)
 
     @classmethod
     def connect(cls, url: str) -> Database:
@@ -117,9 +141,11 @@ class Database:
         """A session in one transaction: committed on success, rolled back on any error.
 
         ``readonly`` transactions must not write; on SQLite they do not take the
-        write lock, so they run beside a writer.
+        write lock, so they run beside a writer. Once a transaction that wrote
+        published material has committed, the publication listeners are told.
 
         Raises:
+            WriteConflictError: the write lost to a concurrent one; nothing was written.
             StorageError: the database failed (SQLAlchemy errors are mapped here).
         """
         session = self._sessions()
@@ -134,10 +160,19 @@ class Database:
             raise storage_error(exc) from exc
         finally:
             session.close()
+        if session.info.get(_WROTE_PUBLISHED):
+            self._announce_publication()
+
+    def _announce_publication(self) -> None:
+        for listener in list(self._publication_listeners):
+            try:
+                listener()
+            except Exception:  # the transaction has committed: a listener cannot undo it
+                log.exception("a publication listener failed")
 
     @contextlib.contextmanager
     def connection(self, *, readonly: bool = False) -> Iterator[Connection]:
-        """A Core connection in one transaction, for hot paths that need no ORM.
+        """A Core connection in one transaction, for hot paths that need no ORM (nor publish anything).
 
         Raises:
             StorageError: the database failed.
@@ -173,6 +208,15 @@ _SQLITE_CONFLICTS = frozenset({5, 6})
 """SQLITE_BUSY and SQLITE_LOCKED (primary codes: extended codes carry them in the low byte)."""
 _SQLITE_UNIQUE = frozenset({1555, 2067})
 """SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE."""
+
+
+def _note_published(session: Session, _flush_context: Any) -> None:
+    # After a flush, new/dirty/deleted still show what the flush wrote.
+    if not session.info.get(_WROTE_PUBLISHED) and any(
+        isinstance(row, PUBLISHED_ROWS)
+        for row in itertools.chain(session.new, session.dirty, session.deleted)
+    ):
+        session.info[_WROTE_PUBLISHED] = True
 
 
 def storage_error(exc: SQLAlchemyError) -> StorageError:

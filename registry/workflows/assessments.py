@@ -303,8 +303,6 @@ def withdraw_consent(
             details={"reason": reason, "suspended": suspended},
         )
         view = _view_for(session, caller, assessment, now)
-    if suspended:
-        ctx.changed()
     return view, suspended
 
 

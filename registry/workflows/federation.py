@@ -132,7 +132,6 @@ def import_agreement(
             },
         )
         publisher.publish_bundle(ctx, session, now=now, reason=f"agreement {agreement.id} in force")
-    ctx.changed()
     return row
 
 
@@ -142,7 +141,6 @@ def terminate_agreement(ctx: RegistryContext, who: Caller, *, agreement_id: str,
     now = ctx.now()
     with ctx.db.transaction() as session:
         row = end_agreement(ctx, session, agreement_id, reason=reason, actor=who.label, now=now)
-    ctx.changed()
     return row
 
 

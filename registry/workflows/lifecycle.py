@@ -124,7 +124,6 @@ def change_state(
             details={"reason": reason, "from": current.value},
         )
         ctx.counters.add(action)
-    ctx.changed()
     return credential
 
 
@@ -223,7 +222,6 @@ def withdraw_facility_clearance(
                 "revoked_facility_credentials": len(facility),
             },
         )
-    ctx.changed()
     return org, len(personnel)
 
 

@@ -222,6 +222,4 @@ def set_affiliation(
                 "suspended": suspended,
             },
         )
-    if suspended:
-        ctx.changed()
     return person, suspended

@@ -28,7 +28,6 @@ class EnrollmentServicer(ServicerBase, rpc.EnrollmentServiceServicer):
         bundle = publisher.bundle_token(self.ctx)
         root = self.ctx.keys.root
         root_jwk = json.dumps(root.public.jwk) if root else root_jwk_json(self.ctx)
-        self.ctx.changed()
         return pb.EnrollNodeResponse(
             node=node_pb(node), trust_bundle=bundle, root_jwk=root_jwk, facility_credential=facility
         )
