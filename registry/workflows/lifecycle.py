@@ -9,26 +9,20 @@ the cause still holds.
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from clearance.errors import InvalidArgumentError, NotFoundError, WorkflowError
+from clearance.errors import NotFoundError, WorkflowError
 from clearance.statuslist import Status
-from registry.context import RegistryContext, loads_list, require_text
-from registry.policy import Caller, require_scope
+from registry.context import RegistryContext
+from registry.policy import Caller, require_scope, scoped_listing
 from registry.store import audit, statuslists
-from registry.store.models import Assessment, Credential, CredentialLike, Organization, Person
-
-
-class CredentialState(enum.StrEnum):
-    VALID = "valid"
-    SUSPENDED = "suspended"
-    REVOKED = "revoked"
-    EXPIRED = "expired"
-
+from registry.store.models import Assessment, Credential, Organization, Person
+from registry.workflows.arguments import Page, PageRequest, require_text
+from registry.workflows.credentials import CredentialState, CredentialView, views
+from registry.workflows.organizations import OrganizationView
 
 _STATUS = {
     CredentialState.VALID: Status.VALID,
@@ -37,14 +31,8 @@ _STATUS = {
 }
 
 
-def effective_state(credential: CredentialLike, now: int) -> CredentialState:
-    state = CredentialState(credential.state)
-    if state is CredentialState.VALID and credential.expires_at <= now:
-        return CredentialState.EXPIRED
-    return state
-
-
 def get_credential(session: Session, credential_id: str, *, lock: bool = False) -> Credential:
+    """Raises NotFoundError for an unknown id."""
     query = select(Credential).where(Credential.id == credential_id)
     if lock:
         query = query.with_for_update()
@@ -82,9 +70,18 @@ def apply_states(
         )
 
 
+def read_credential(ctx: RegistryContext, caller: Caller, credential_id: str) -> CredentialView:
+    """Raises NotFoundError, or PermissionDeniedError for another organization's officer."""
+    with ctx.db.transaction(readonly=True) as session:
+        credential = get_credential(session, credential_id)
+        require_scope(caller, credential.organization_id)
+        [view] = views(session, [credential], ctx.now())
+        return view
+
+
 def change_state(
     ctx: RegistryContext, caller: Caller, *, credential_id: str, target: CredentialState, reason: str
-) -> Credential:
+) -> CredentialView:
     """Suspend, reinstate (target VALID) or revoke one credential.
 
     Raises:
@@ -124,7 +121,8 @@ def change_state(
             details={"reason": reason, "from": current.value},
         )
         ctx.counters.add(action)
-    return credential
+        [view] = views(session, [credential], now)
+        return view
 
 
 def _check_cause_resolved(session: Session, credential: Credential, now: int) -> None:
@@ -181,7 +179,7 @@ def suspend_for_assessment(
 
 def withdraw_facility_clearance(
     ctx: RegistryContext, caller: Caller, *, organization_id: str, reason: str
-) -> tuple[Organization, int]:
+) -> tuple[OrganizationView, int]:
     """Withdraw an organization's facility clearance.
 
     Its facility credentials are revoked and its people's credentials are
@@ -222,7 +220,7 @@ def withdraw_facility_clearance(
                 "revoked_facility_credentials": len(facility),
             },
         )
-    return org, len(personnel)
+        return OrganizationView.of(org), len(personnel)
 
 
 def list_credentials(
@@ -231,34 +229,25 @@ def list_credentials(
     *,
     person_id: str,
     organization_id: str,
-    state: str,
-    limit: int,
-    offset: int,
-) -> list[Credential]:
-    from registry.policy import Role
+    state: CredentialState | None,
+    page: PageRequest,
+) -> Page[CredentialView]:
+    """Credentials, oldest first, of a person, an organization (the officer's own for an officer), in a state.
 
-    if caller.role is Role.SECURITY_OFFICER:
-        organization_id = organization_id or (caller.organization_id or "")
-        require_scope(caller, organization_id)
+    Raises:
+        PermissionDeniedError: an officer naming another organization.
+    """
+    organization_id = scoped_listing(caller, organization_id)
+    now = ctx.now()
     query = select(Credential).order_by(Credential.issued_at, Credential.id)
     if person_id:
         query = query.where(Credential.person_id == person_id)
     if organization_id:
         query = query.where(Credential.organization_id == organization_id)
-    if state:
-        try:
-            CredentialState(state)
-        except ValueError:
-            raise InvalidArgumentError(
-                "state", f"must be one of {[s.value for s in CredentialState]}"
-            ) from None
-        if state == CredentialState.EXPIRED.value:
-            query = query.where(Credential.state == "valid", Credential.expires_at <= ctx.now())
-        else:
-            query = query.where(Credential.state == state)
-    with ctx.db.transaction() as session:
-        return list(session.execute(query.limit(limit).offset(offset)).scalars().all())
-
-
-def categories_of(credential: CredentialLike) -> list[str]:
-    return loads_list(credential.categories)
+    if state is CredentialState.EXPIRED:
+        query = query.where(Credential.state == CredentialState.VALID.value, Credential.expires_at <= now)
+    elif state is not None:
+        query = query.where(Credential.state == state.value)
+    with ctx.db.transaction(readonly=True) as session:
+        rows = list(session.execute(query.limit(page.limit).offset(page.offset)).scalars())
+        return page.of(views(session, rows, now))

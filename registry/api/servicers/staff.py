@@ -31,8 +31,10 @@ class StaffServicer(ServicerBase, rpc.StaffServiceServicer):
 
     @handler
     def ListStaff(self, request: pb.ListStaffRequest, context: grpc.ServicerContext) -> pb.ListStaffResponse:
-        rows, token = organizations.list_staff(self.ctx, *page(request.page))
-        return pb.ListStaffResponse(staff=[staff_pb(s) for s in rows], next_page_token=token)
+        listed = organizations.list_staff(self.ctx, page(request.page))
+        return pb.ListStaffResponse(
+            staff=[staff_pb(s) for s in listed.items], next_page_token=listed.next_page_token
+        )
 
     @handler
     def DisableStaff(
