@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from clearance.errors import NotFoundError, WorkflowError
+from clearance.errors import WorkflowError
 from registry.context import RegistryContext
 from registry.policy import Caller, require_scope
 from registry.store import audit
 from registry.store.columns import dump_list, new_id
+from registry.store.lookup import existing
 from registry.store.models import Appeal
 from registry.workflows.arguments import Page, PageRequest, require_text
 from registry.workflows.assessments import (
@@ -120,11 +121,7 @@ def resolve_appeal(
     resolution = require_text(resolution, "resolution", max_length=5000)
     now = ctx.now()
     with ctx.db.transaction() as session:
-        appeal = session.execute(
-            select(Appeal).where(Appeal.id == appeal_id).with_for_update()
-        ).scalar_one_or_none()
-        if appeal is None:
-            raise NotFoundError(f"appeal {appeal_id!r} not found")
+        appeal = existing(session, Appeal, appeal_id, "appeal", lock=True)
         if appeal.state != AppealState.OPEN.value:
             raise WorkflowError(f"appeal {appeal.id} is already {appeal.state}")
         assessment = get_assessment_row(session, appeal.assessment_id, lock=True)
@@ -152,6 +149,4 @@ def list_appeals(ctx: RegistryContext, *, state: AppealState | None, page: PageR
     query = select(Appeal).order_by(Appeal.filed_at, Appeal.id)
     if state is not None:
         query = query.where(Appeal.state == state.value)
-    with ctx.db.transaction(readonly=True) as session:
-        rows = session.execute(query.limit(page.limit).offset(page.offset)).scalars()
-        return page.of([_appeal_view(a) for a in rows])
+    return page.read(ctx.db, query, _appeal_view)

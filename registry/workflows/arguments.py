@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from clearance.errors import InvalidArgumentError, MalformedError
 from clearance.keys import PublicKey
 from registry.config import RegistryConfig
+from registry.policy import Caller, scoped_listing
+from registry.store.db import Database
 
 T = TypeVar("T")
+Row = TypeVar("Row")
+Query = TypeVar("Query", bound=Select[Any])
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
@@ -92,6 +99,15 @@ class PageRequest:
             raise InvalidArgumentError("page.page_token", "is not a token this registry issued")
         return cls(limit, int(page_token))
 
+    def window(self, query: Query) -> Query:
+        """``query`` limited to this page."""
+        return query.limit(self.limit).offset(self.offset)
+
+    def read(self, db: Database, query: Select[Row], view: Callable[[Row], T]) -> Page[T]:
+        """This page of the rows ``query`` selects, each made a record by ``view``."""
+        with db.transaction(readonly=True) as session:
+            return self.of([view(row) for row in session.execute(self.window(query)).scalars()])
+
     def of(self, items: Sequence[T], *, read: int | None = None) -> Page[T]:
         """The page holding ``items``; ``read`` rows were read for it (when some were left out after)."""
         full = (len(items) if read is None else read) == self.limit
@@ -104,3 +120,18 @@ class Page(Generic[T]):
 
     items: tuple[T, ...]
     next_page_token: str
+
+
+def of_organization(
+    query: Query,
+    column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None],
+    caller: Caller,
+    organization_id: str,
+) -> Query:
+    """A listing limited to the organization it names, and to their own for a security officer.
+
+    Raises:
+        PermissionDeniedError: an officer naming another organization.
+    """
+    organization_id = scoped_listing(caller, organization_id)
+    return query.where(column == organization_id) if organization_id else query

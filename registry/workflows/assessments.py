@@ -34,6 +34,7 @@ from registry.policy import Caller, Role, require_scope
 from registry.store import audit
 from registry.store.columns import dump_list, load_list, new_id
 from registry.store.idempotency import IdempotencyKey
+from registry.store.lookup import existing
 from registry.store.models import Appeal, Assessment, Finding, Notice
 from registry.workflows import lifecycle
 from registry.workflows.arguments import Page, PageRequest, check_level_and_categories, require_text
@@ -121,13 +122,7 @@ def effective_state(assessment: Assessment, now: int) -> State:
 
 def get_assessment_row(session: Session, assessment_id: str, *, lock: bool = False) -> Assessment:
     """Raises NotFoundError for an unknown id."""
-    query = select(Assessment).where(Assessment.id == assessment_id)
-    if lock:
-        query = query.with_for_update()
-    assessment = session.execute(query).scalar_one_or_none() if assessment_id else None
-    if assessment is None:
-        raise NotFoundError(f"assessment {assessment_id!r} not found")
-    return assessment
+    return existing(session, Assessment, assessment_id, "assessment", lock=lock)
 
 
 def _view(
@@ -452,7 +447,7 @@ def list_assessments(
         stored = State.FAVORABLE if state in (State.EXPIRED, State.REASSESSMENT_DUE) else state
         query = query.where(Assessment.state == stored.value)
     with ctx.db.transaction(readonly=True) as session:
-        rows = session.execute(query.limit(page.limit).offset(page.offset)).scalars().all()
+        rows = session.execute(page.window(query)).scalars().all()
         # Lists never carry findings or reasons: a list is for finding work, not for reading files.
         views = [_view(session, a, now, with_findings=False, with_reasons=False) for a in rows]
     if state is not None:

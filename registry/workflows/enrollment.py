@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from clearance.errors import AuthenticationError, ConflictError, InvalidArgumentError, WorkflowError
 from registry.context import RegistryContext
-from registry.policy import SYSTEM, Caller, require_scope, scoped_listing
+from registry.policy import SYSTEM, Caller, require_scope
 from registry.publication import publisher
 from registry.store import audit
 from registry.store.columns import new_id
 from registry.store.db import retry_conflicts
 from registry.store.models import EnrollmentToken, Node
-from registry.workflows.arguments import Page, PageRequest, parse_public_jwk, require_text
+from registry.workflows.arguments import Page, PageRequest, of_organization, parse_public_jwk, require_text
 from registry.workflows.federation import root_jwk_json
 from registry.workflows.issuance.facility import mint_facility
 from registry.workflows.issuance.records import insert_all
@@ -197,10 +197,6 @@ def list_nodes(
     Raises:
         PermissionDeniedError: an officer naming another organization.
     """
-    organization_id = scoped_listing(caller, organization_id)
-    with ctx.db.transaction(readonly=True) as session:
-        query = select(Node).order_by(Node.enrolled_at, Node.id)
-        if organization_id:
-            query = query.where(Node.organization_id == organization_id)
-        rows = session.execute(query.limit(page.limit).offset(page.offset)).scalars()
-        return page.of([NodeView.of(node) for node in rows])
+    query = select(Node).order_by(Node.enrolled_at, Node.id)
+    query = of_organization(query, Node.organization_id, caller, organization_id)
+    return page.read(ctx.db, query, NodeView.of)

@@ -29,7 +29,6 @@ from clearance.errors import (
     ConflictError,
     InvalidArgumentError,
     MalformedError,
-    NotFoundError,
     VerificationError,
     WorkflowError,
 )
@@ -40,6 +39,7 @@ from registry.policy import Caller
 from registry.publication import publisher
 from registry.store import audit
 from registry.store.columns import load_list
+from registry.store.lookup import existing
 from registry.store.models import AgreementRow, ForeignDocument, Person
 from registry.workflows.arguments import require_text
 from registry.workflows.credentials import CredentialState, effective_state
@@ -224,9 +224,7 @@ def end_agreement(
         NotFoundError: unknown agreement.
         WorkflowError: it has already ended.
     """
-    row = session.get(AgreementRow, agreement_id) if agreement_id else None
-    if row is None:
-        raise NotFoundError(f"agreement {agreement_id!r} not found")
+    row = existing(session, AgreementRow, agreement_id, "agreement")
     if row.state != IN_FORCE:
         raise WorkflowError(f"agreement {row.id} is already {row.state}")
     row.state, row.terminated_at, row.reason = TERMINATED, now, reason

@@ -14,13 +14,14 @@ from collections import defaultdict
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from clearance.errors import NotFoundError, WorkflowError
+from clearance.errors import WorkflowError
 from clearance.statuslist import Status
 from registry.context import RegistryContext
-from registry.policy import Caller, require_scope, scoped_listing
+from registry.policy import Caller, require_scope
 from registry.store import audit, statuslists
+from registry.store.lookup import existing
 from registry.store.models import Assessment, Credential, Organization, Person
-from registry.workflows.arguments import Page, PageRequest, require_text
+from registry.workflows.arguments import Page, PageRequest, of_organization, require_text
 from registry.workflows.credentials import CredentialState, CredentialView, views
 from registry.workflows.organizations import OrganizationView
 
@@ -33,13 +34,7 @@ _STATUS = {
 
 def get_credential(session: Session, credential_id: str, *, lock: bool = False) -> Credential:
     """Raises NotFoundError for an unknown id."""
-    query = select(Credential).where(Credential.id == credential_id)
-    if lock:
-        query = query.with_for_update()
-    credential = session.execute(query).scalar_one_or_none() if credential_id else None
-    if credential is None:
-        raise NotFoundError(f"credential {credential_id!r} not found")
-    return credential
+    return existing(session, Credential, credential_id, "credential", lock=lock)
 
 
 def apply_states(
@@ -189,9 +184,7 @@ def withdraw_facility_clearance(
     reason = require_text(reason, "reason", max_length=500)
     now = ctx.now()
     with ctx.db.transaction() as session:
-        org = session.get(Organization, organization_id) if organization_id else None
-        if org is None:
-            raise NotFoundError(f"organization {organization_id!r} not found")
+        org = existing(session, Organization, organization_id, "organization")
         if not org.facility_active:
             raise WorkflowError(f"{org.name} holds no facility clearance")
         org.facility_active = False
@@ -237,17 +230,15 @@ def list_credentials(
     Raises:
         PermissionDeniedError: an officer naming another organization.
     """
-    organization_id = scoped_listing(caller, organization_id)
     now = ctx.now()
     query = select(Credential).order_by(Credential.issued_at, Credential.id)
+    query = of_organization(query, Credential.organization_id, caller, organization_id)
     if person_id:
         query = query.where(Credential.person_id == person_id)
-    if organization_id:
-        query = query.where(Credential.organization_id == organization_id)
     if state is CredentialState.EXPIRED:
         query = query.where(Credential.state == CredentialState.VALID.value, Credential.expires_at <= now)
     elif state is not None:
         query = query.where(Credential.state == state.value)
     with ctx.db.transaction(readonly=True) as session:
-        rows = list(session.execute(query.limit(page.limit).offset(page.offset)).scalars())
+        rows = list(session.execute(page.window(query)).scalars())
         return page.of(views(session, rows, now))

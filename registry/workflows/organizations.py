@@ -14,7 +14,6 @@ from clearance.errors import (
     ConflictError,
     InvalidArgumentError,
     MalformedError,
-    NotFoundError,
     WorkflowError,
 )
 from registry.context import RegistryContext
@@ -22,6 +21,7 @@ from registry.policy import Caller, Role, require_scope
 from registry.store import audit
 from registry.store.columns import dump_list, load_list, new_id
 from registry.store.idempotency import IdempotencyKey
+from registry.store.lookup import existing
 from registry.store.models import Organization, Staff
 from registry.workflows.arguments import (
     Page,
@@ -95,10 +95,7 @@ class StaffView:
 
 def get_organization(session: Session, organization_id: str) -> Organization:
     """Raises NotFoundError for an unknown id."""
-    org = session.get(Organization, organization_id) if organization_id else None
-    if org is None:
-        raise NotFoundError(f"organization {organization_id!r} not found")
-    return org
+    return existing(session, Organization, organization_id, "organization")
 
 
 def create_organization(
@@ -164,14 +161,8 @@ def read_organization(ctx: RegistryContext, caller: Caller, organization_id: str
 
 
 def list_organizations(ctx: RegistryContext, page: PageRequest) -> Page[OrganizationView]:
-    with ctx.db.transaction(readonly=True) as session:
-        rows = session.execute(
-            select(Organization)
-            .order_by(Organization.created_at, Organization.id)
-            .limit(page.limit)
-            .offset(page.offset)
-        ).scalars()
-        return page.of([OrganizationView.of(org) for org in rows])
+    query = select(Organization).order_by(Organization.created_at, Organization.id)
+    return page.read(ctx.db, query, OrganizationView.of)
 
 
 def grant_facility_clearance(
@@ -269,11 +260,7 @@ def create_staff(
 
 
 def list_staff(ctx: RegistryContext, page: PageRequest) -> Page[StaffView]:
-    with ctx.db.transaction(readonly=True) as session:
-        rows = session.execute(
-            select(Staff).order_by(Staff.created_at, Staff.id).limit(page.limit).offset(page.offset)
-        ).scalars()
-        return page.of([StaffView.of(staff) for staff in rows])
+    return page.read(ctx.db, select(Staff).order_by(Staff.created_at, Staff.id), StaffView.of)
 
 
 def disable_staff(ctx: RegistryContext, caller: Caller, staff_id: str) -> StaffView:
@@ -285,9 +272,7 @@ def disable_staff(ctx: RegistryContext, caller: Caller, staff_id: str) -> StaffV
     """
     now = ctx.now()
     with ctx.db.transaction() as session:
-        staff = session.get(Staff, staff_id)
-        if staff is None:
-            raise NotFoundError(f"staff {staff_id!r} not found")
+        staff = existing(session, Staff, staff_id, "staff")
         if staff.id == caller.principal:
             raise WorkflowError("you cannot disable your own account")
         if staff.role == Role.ADMINISTRATOR.value:

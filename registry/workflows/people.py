@@ -10,16 +10,17 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clearance.errors import InvalidArgumentError, NotFoundError
+from clearance.errors import InvalidArgumentError
 from registry.context import RegistryContext
-from registry.policy import Caller, Role, require_scope, scoped_listing
+from registry.policy import Caller, Role, require_scope
 from registry.store import audit
 from registry.store.columns import new_id
 from registry.store.envelope import Sealed
 from registry.store.idempotency import IdempotencyKey
+from registry.store.lookup import existing
 from registry.store.models import Person
 from registry.workflows import lifecycle
-from registry.workflows.arguments import Page, PageRequest, require_text
+from registry.workflows.arguments import Page, PageRequest, of_organization, require_text
 from registry.workflows.organizations import get_organization
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
@@ -91,10 +92,7 @@ class PersonView:
 
 def get_person(session: Session, person_id: str) -> Person:
     """Raises NotFoundError for an unknown id."""
-    person = session.get(Person, person_id) if person_id else None
-    if person is None:
-        raise NotFoundError(f"person {person_id!r} not found")
-    return person
+    return existing(session, Person, person_id, "person")
 
 
 def enroll_person(
@@ -168,13 +166,9 @@ def list_people(
     Raises:
         PermissionDeniedError: an officer naming another organization.
     """
-    organization_id = scoped_listing(caller, organization_id)
-    with ctx.db.transaction(readonly=True) as session:
-        query = select(Person).order_by(Person.enrolled_at, Person.id)
-        if organization_id:
-            query = query.where(Person.organization_id == organization_id)
-        rows = session.execute(query.limit(page.limit).offset(page.offset)).scalars()
-        return page.of([PersonView.of(person) for person in rows])
+    query = select(Person).order_by(Person.enrolled_at, Person.id)
+    query = of_organization(query, Person.organization_id, caller, organization_id)
+    return page.read(ctx.db, query, PersonView.of)
 
 
 def unseal(ctx: RegistryContext, person: Person) -> PersonalData:

@@ -15,6 +15,7 @@ from registry.store import audit
 from registry.store.columns import load_list, new_id
 from registry.store.db import retry_conflicts
 from registry.store.idempotency import IdempotencyKey
+from registry.store.lookup import existing
 from registry.store.models import CredentialRecord, Node, Organization
 from registry.store.statuslists import OpenStatusList
 from registry.workflows.issuance.records import IssuedCredential, Minted, earlier, insert_all
@@ -79,9 +80,7 @@ def mint_facility(
         NotFoundError: unknown organization, or a node not of it.
         WorkflowError: the organization holds no valid facility clearance.
     """
-    org = session.get(Organization, organization_id) if organization_id else None
-    if org is None:
-        raise NotFoundError(f"organization {organization_id!r} not found")
+    org = existing(session, Organization, organization_id, "organization")
     node = session.get(Node, node_id) if node_id else None
     if node is None or node.organization_id != org.id:
         raise NotFoundError(f"node {node_id!r} of {org.name} not found")
