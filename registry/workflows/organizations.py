@@ -207,6 +207,18 @@ def grant_facility_clearance(
 # -- staff ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who a caller is to this registry, and which registry it is."""
+
+    caller: Caller
+    jurisdiction: str
+
+
+def who_am_i(ctx: RegistryContext, caller: Caller) -> Identity:
+    return Identity(caller, ctx.config.jurisdiction)
+
+
 def create_staff(
     ctx: RegistryContext, caller: Caller, *, name: str, role: str, organization_id: str, public_jwk: str
 ) -> StaffView:

@@ -183,14 +183,14 @@ def _replace_taken(
     if not taken:
         return signed
     replacements = iter(free_indices(session, open_list, len(taken), ctx.random_index, avoid=wanted))
-    fresh = list(signed)
     lost = [position for position, item in enumerate(plan.planned) if item.index in taken]
-    for position in lost:
-        plan.planned[position] = dataclasses.replace(plan.planned[position], index=next(replacements))
-    specs = [spec(ctx, plan.planned[position], plan.personal, open_list, now) for position in lost]
-    for position, minted in zip(
-        lost, mint(ctx, [plan.planned[p] for p in lost], specs, ctx.sign(specs), open_list, now), strict=True
+    replaced = [dataclasses.replace(plan.planned[position], index=next(replacements)) for position in lost]
+    specs = [spec(ctx, item, plan.personal, open_list, now) for item in replaced]
+    fresh = list(signed)
+    for position, item, minted in zip(
+        lost, replaced, mint(ctx, replaced, specs, ctx.sign(specs), open_list, now), strict=True
     ):
+        plan.planned[position] = item
         fresh[position] = minted
     return fresh
 
