@@ -471,7 +471,7 @@ class ThresholdAgreement:
 
 
 def propose_to_partner(
-    root: SigningKey,
+    root: Signer,
     *,
     ours: Party,
     our_levels: Sequence[str],

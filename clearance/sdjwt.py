@@ -28,8 +28,8 @@ from typing import Any
 from clearance.checks import KEY_BINDING_CHECKS, KeyBindingCase, first_refusal
 from clearance.encoding import b64url_decode, b64url_encode, canonical_json, parse_json
 from clearance.errors import MalformedError, Reason, VerificationError
-from clearance.jws import CompactJWS, decode_compact, encode_compact, verify_signature
-from clearance.keys import PublicKey, Signer, SigningKey
+from clearance.jws import decode_compact, encode_compact, verify_signature
+from clearance.keys import PublicKey, Signer
 
 SD_ALG = "sha-256"
 KB_TYP = "kb+jwt"
