@@ -15,6 +15,9 @@ message::
     ├── TransportError         talking to a peer failed (registry unreachable,
     │                          stream broken); nothing was learned.
     ├── StorageError           the local store or database failed or is corrupt.
+    │   └── WriteConflictError   a write collided with a concurrent one (a unique
+    │                            key taken, a deadlock, a busy database): nothing
+    │                            was written, and running it again may succeed.
     ├── KeyAccessError         a signing key could not be used (a PKCS#11 token:
     │                          wrong PIN, no such token or key, token gone);
     │                          carries a ``code`` (see :class:`KeyAccessCode`).
@@ -172,6 +175,15 @@ class KeyAccessError(ClearanceError):
         super().__init__(f"{code.value}: {detail}")
         self.code = code
         self.detail = detail
+
+
+class WriteConflictError(StorageError):
+    """A write collided with a concurrent one and was rolled back whole.
+
+    A unique key another transaction took first, a deadlock or serialization
+    failure the database broke, a database too busy to take the write lock:
+    nothing of the transaction was written, and running it again may succeed.
+    """
 
 
 class AuthorizationError(ClearanceError):

@@ -1,33 +1,27 @@
 """What every registry operation needs, passed in rather than looked up.
 
 :class:`RegistryContext` bundles the configuration, the database, the keys,
-the clock and the publication hub. Tests build one with a fake clock; the
+the clock, the randomness and signing of issuance, and what one process keeps
+between requests (the group-commit writer, the open status list). Tests build
+one with a fake clock and may inject their own random source or signer; the
 server builds one at start.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from clearance.encoding import canonical_json
-from clearance.errors import ConflictError, InvalidArgumentError
 from registry.config import RegistryConfig
-from registry.policy import Caller
+from registry.signing import CredentialSpec, sign_all
 from registry.store.batching import WriteBatcher
 from registry.store.db import Database
 from registry.store.keyring import KeyRing
-from registry.store.models import IdempotencyRecord
+from registry.store.statuslists import OpenListCache, RandomIndex
 
 Clock = Callable[[], int]
 T = TypeVar("T")
@@ -41,6 +35,24 @@ class ChangeListener(Protocol):
     """Told after a transaction commits that publications may have changed."""
 
     def publications_changed(self) -> None: ...
+
+
+class CredentialSigner(Protocol):
+    """Turns credential specifications into signed SD-JWTs."""
+
+    def sign(self, specs: Sequence[CredentialSpec]) -> list[str]:
+        """One SD-JWT per spec, in order."""
+        ...
+
+
+class IssuingKeySigner:
+    """Signs with a context's current issuing key: on every core when the batch is large."""
+
+    def __init__(self, ctx: RegistryContext) -> None:
+        self._ctx = ctx
+
+    def sign(self, specs: Sequence[CredentialSpec]) -> list[str]:
+        return sign_all(self._ctx, self._ctx.keys.issuing_key, list(specs))
 
 
 @dataclass
@@ -57,136 +69,70 @@ class Counters:
 
 @dataclass
 class RegistryContext:
+    """One registry: its settings, stores, keys, clock, and what its process keeps between requests.
+
+    Everything is this context's own, so two registries in one process (tests,
+    the demo) share nothing, and it all goes away with the context.
+    """
+
     config: RegistryConfig
     db: Database
     keys: KeyRing
     clock: Clock = system_clock
     listeners: list[ChangeListener] = field(default_factory=list)
+    """Told after every committed transaction that changed published material."""
     counters: Counters = field(default_factory=Counters)
-    _writer: WriteBatcher | None = field(default=None, repr=False)
-    _writer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    random_index: RandomIndex = secrets.randbelow
+    """Where status indices come from: uniform over a list (herd privacy)."""
+    signer: CredentialSigner | None = None
+    """How credentials are signed; the current issuing key unless one is given."""
+    writer: WriteBatcher = field(init=False, repr=False)
+    """The group-commit writer of this process."""
+    open_list: OpenListCache = field(init=False, repr=False)
+    """The status list new credentials go to."""
     _resources: dict[str, Any] = field(default_factory=dict, repr=False)
+    _resources_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.writer = WriteBatcher(self.db)
+        self.open_list = OpenListCache(self.db, self.config.status_list_uri, self.config.status_list_size)
+        if self.signer is None:
+            self.signer = IssuingKeySigner(self)
+        self.db.on_publication(self.changed)
+
+    def now(self) -> int:
+        return self.clock()
+
+    def sign(self, specs: Sequence[CredentialSpec]) -> list[str]:
+        """The SD-JWTs of ``specs``, signed by this context's signer."""
+        assert self.signer is not None  # set at construction
+        return self.signer.sign(specs)
 
     def resource(self, name: str, make: Callable[[], T]) -> T:
-        """This context's one ``name`` object (a cache, a pool), made on first use.
+        """This context's one ``name`` object, made on first use.
 
-        Kept on the context itself, so two registries in one process (tests,
-        the demo) never share one, and it goes away with its context.
+        Kept only for the modules that still hold a process object this way
+        (the signing pools, partner sync); everything else is a typed attribute.
         """
-        with self._writer_lock:
+        with self._resources_lock:
             if name not in self._resources:
                 self._resources[name] = make()
             value: T = self._resources[name]
             return value
 
     def drop_resource(self, name: str) -> Any:
-        with self._writer_lock:
+        with self._resources_lock:
             return self._resources.pop(name, None)
 
-    def now(self) -> int:
-        return self.clock()
-
-    @property
-    def writer(self) -> WriteBatcher:
-        """The group-commit writer of this process (started on first use)."""
-        with self._writer_lock:
-            if self._writer is None:
-                self._writer = WriteBatcher(self.db)
-            return self._writer
-
     def close(self) -> None:
-        """Stop the writer and release database connections."""
-        with self._writer_lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        """Release database connections."""
         self.db.dispose()
 
     def changed(self) -> None:
-        """Wake publication listeners (call after commit)."""
+        """Wake the publication listeners.
+
+        The database calls this after every committed transaction that wrote
+        published material (:meth:`Database.on_publication`); nobody needs to.
+        """
         for listener in self.listeners:
             listener.publications_changed()
-
-
-def new_id(prefix: str) -> str:
-    """A random, unguessable identifier such as ``org_5f3c2a9e1b7d40c8a6e2``."""
-    return f"{prefix}_{secrets.token_hex(10)}"
-
-
-def dumps(values: Iterable[str]) -> str:
-    return json.dumps(list(values))
-
-
-def loads_list(text: str | None) -> list[str]:
-    """A JSON array of strings stored in a column (levels' categories, reasons)."""
-    return list(_parsed_list(text or ""))
-
-
-@functools.lru_cache(maxsize=1024)
-def _parsed_list(text: str) -> tuple[str, ...]:
-    # Stored category lists repeat across rows (there are few combinations): parse each once.
-    if not text:
-        return ()
-    value = json.loads(text)
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-
-def require_text(value: str, field_name: str, *, max_length: int = 2000, allow_empty: bool = False) -> str:
-    """A trimmed text argument.
-
-    Raises:
-        InvalidArgumentError: empty (unless allowed), too long, or with control characters.
-    """
-    text = (value or "").strip()
-    if not text and not allow_empty:
-        raise InvalidArgumentError(field_name, "is required")
-    if len(text) > max_length:
-        raise InvalidArgumentError(field_name, f"is longer than {max_length} characters")
-    if any(ord(c) < 32 and c not in "\n\t" for c in text):
-        raise InvalidArgumentError(field_name, "contains control characters")
-    return text
-
-
-def request_hash(operation: str, values: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json({"op": operation, **values})).hexdigest()
-
-
-def find_idempotent(
-    session: Session, caller: Caller, key: str, operation: str, fingerprint: str
-) -> str | None:
-    """The id of what an earlier request with this idempotency key produced, if any.
-
-    Raises:
-        ConflictError: the key was used for a different request.
-        InvalidArgumentError: the key is too long.
-    """
-    if not key:
-        return None
-    if len(key) > 128:
-        raise InvalidArgumentError("idempotency_key", "is longer than 128 characters")
-    record = session.execute(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.actor == caller.principal, IdempotencyRecord.key == key
-        )
-    ).scalar_one_or_none()
-    if record is None:
-        return None
-    if record.operation != operation or record.request_hash != fingerprint:
-        raise ConflictError(f"idempotency key {key!r} was already used for a different request")
-    return record.result_id
-
-
-def remember_idempotent(
-    session: Session, caller: Caller, key: str, operation: str, fingerprint: str, result_id: str, now: int
-) -> None:
-    if key:
-        session.add(
-            IdempotencyRecord(
-                actor=caller.principal,
-                key=key,
-                operation=operation,
-                request_hash=fingerprint,
-                result_id=result_id,
-                created_at=now,
-            )
-        )

@@ -139,3 +139,18 @@ def require_role(caller: Caller, *roles: Role) -> None:
     """
     if caller.role not in roles:
         raise PermissionDeniedError(f"{caller.role.value} may not do this")
+
+
+def scoped_listing(caller: Caller, organization_id: str) -> str:
+    """The organization a listing is limited to: a security officer sees only their own.
+
+    An officer who names no organization gets their own; an empty result for
+    anyone else means every organization.
+
+    Raises:
+        PermissionDeniedError: an officer naming another organization.
+    """
+    if caller.role is Role.SECURITY_OFFICER:
+        organization_id = organization_id or (caller.organization_id or "")
+        require_scope(caller, organization_id)
+    return organization_id

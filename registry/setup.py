@@ -15,10 +15,11 @@ from clearance.errors import ConflictError, InvalidArgumentError
 from clearance.keys import SigningKey, atomic_write
 from clearance.tls import create_tls
 from registry.config import CONFIG_NAME, RegistryConfig
-from registry.context import RegistryContext, new_id, system_clock
+from registry.context import RegistryContext, system_clock
 from registry.policy import Role
 from registry.publication import publisher
 from registry.store import audit, schema, statuslists
+from registry.store.columns import new_id
 from registry.store.db import Database
 from registry.store.keyring import KeyRing
 from registry.store.models import Staff

@@ -1,31 +1,30 @@
-"""Conversions between the registry's domain objects and its generated protobuf types.
+"""Conversions between the workflows' domain records and the generated protobuf types.
 
-Generated protobuf types appear here and in the servicers, nowhere else in the registry.
+Generated protobuf types appear in :mod:`registry.api` only: here, in the
+servicers, the server and its interceptors. Requests are parsed into domain
+values here (enums, times, pages), and the workflows' records turned into
+messages; nothing here reads the database.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from clearance.agreement import Agreement
-from clearance.errors import ClearanceError, InvalidArgumentError
+from clearance.errors import InvalidArgumentError
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
-from registry.context import loads_list
 from registry.policy import Role
-from registry.store.models import (
-    AgreementRow,
-    CredentialLike,
-    Node,
-    Organization,
-    Person,
-    Staff,
-)
-from registry.workflows import assessments, federation, lifecycle, people
-from registry.workflows.lifecycle import CredentialState
+from registry.store.audit import ChainReport
+from registry.workflows import assessments, people
+from registry.workflows.appeals import AppealState, AppealView
+from registry.workflows.arguments import PageRequest
+from registry.workflows.credentials import CredentialState, CredentialView
+from registry.workflows.enrollment import NodeView
+from registry.workflows.federation import AgreementState, AgreementView
+from registry.workflows.organizations import OrganizationView, StaffView
+from registry.workflows.oversight import AuditEventView
 
 
 def ts(seconds: int | None) -> Timestamp | None:
@@ -93,14 +92,19 @@ CREDENTIAL_STATES = {
 }
 CREDENTIAL_STATES_BACK = {v: k for k, v in CREDENTIAL_STATES.items()}
 APPEAL_STATES = {
-    "open": common.APPEAL_STATE_OPEN,
-    "upheld": common.APPEAL_STATE_UPHELD,
-    "dismissed": common.APPEAL_STATE_DISMISSED,
+    AppealState.OPEN: common.APPEAL_STATE_OPEN,
+    AppealState.UPHELD: common.APPEAL_STATE_UPHELD,
+    AppealState.DISMISSED: common.APPEAL_STATE_DISMISSED,
 }
 APPEAL_STATES_BACK = {v: k for k, v in APPEAL_STATES.items()}
 
 
 def enum(table: dict[Any, Any], value: Any, field: str, *, optional: bool = False) -> Any:
+    """The domain value a wire enum names (``None`` for an unset optional one).
+
+    Raises:
+        InvalidArgumentError: a value the table does not know (or unset, unless optional).
+    """
     if optional and value == 0:
         return None
     if value not in table:
@@ -108,7 +112,16 @@ def enum(table: dict[Any, Any], value: Any, field: str, *, optional: bool = Fals
     return table[value]
 
 
-def organization_pb(org: Organization) -> pb.Organization:
+def page(request_page: common.PageRequest) -> PageRequest:
+    """The page a request asks for.
+
+    Raises:
+        InvalidArgumentError: a negative size or a token this registry did not issue.
+    """
+    return PageRequest.parse(request_page.page_size, request_page.page_token)
+
+
+def organization_pb(org: OrganizationView) -> pb.Organization:
     message = pb.Organization(
         id=org.id,
         name=org.name,
@@ -116,22 +129,22 @@ def organization_pb(org: Organization) -> pb.Organization:
         country=org.country,
         created_at=ts(org.created_at),
     )
-    if org.facility_level:
+    if org.facility is not None:
         message.facility_clearance.CopyFrom(
             pb.FacilityClearance(
                 clearance=common.Clearance(
                     jurisdiction=org.country,
-                    level=org.facility_level,
-                    categories=loads_list(org.facility_categories),
+                    level=org.facility.level,
+                    categories=org.facility.categories,
                 ),
-                valid_until=ts(org.facility_valid_until),
-                active=bool(org.facility_active),
+                valid_until=ts(org.facility.valid_until),
+                active=org.facility.active,
             )
         )
     return message
 
 
-def node_pb(node: Node) -> pb.Node:
+def node_pb(node: NodeView) -> pb.Node:
     return pb.Node(
         id=node.id,
         organization_id=node.organization_id,
@@ -141,18 +154,18 @@ def node_pb(node: Node) -> pb.Node:
     )
 
 
-def staff_pb(staff: Staff) -> pb.Staff:
+def staff_pb(staff: StaffView) -> pb.Staff:
     return pb.Staff(
         id=staff.id,
         name=staff.name,
-        role=ROLES_BACK[Role(staff.role)],
+        role=ROLES_BACK[staff.role],
         organization_id=staff.organization_id or "",
         key_thumbprint=staff.key_thumbprint,
         disabled=staff.disabled,
     )
 
 
-def person_pb(person: Person) -> pb.Person:
+def person_pb(person: people.PersonView) -> pb.Person:
     return pb.Person(
         id=person.id,
         subject=person.subject,
@@ -226,7 +239,7 @@ def notice_pb(view: assessments.NoticeView) -> pb.Notice:
     )
 
 
-def appeal_pb(view: assessments.AppealView) -> pb.Appeal:
+def appeal_pb(view: AppealView) -> pb.Appeal:
     return pb.Appeal(
         id=view.id,
         assessment_id=view.assessment_id,
@@ -239,19 +252,19 @@ def appeal_pb(view: assessments.AppealView) -> pb.Appeal:
     )
 
 
-def credential_pb(credential: CredentialLike, uri: str, now: int) -> pb.CredentialRecord:
+def credential_pb(credential: CredentialView) -> pb.CredentialRecord:
     return pb.CredentialRecord(
         id=credential.id,
         person_id=credential.person_id or "",
         organization_id=credential.organization_id or "",
         kind=credential.kind,
-        state=CREDENTIAL_STATES[lifecycle.effective_state(credential, now)],
+        state=CREDENTIAL_STATES[credential.state],
         clearance=common.Clearance(
             jurisdiction=credential.jurisdiction,
             level=credential.level,
-            categories=lifecycle.categories_of(credential),
+            categories=credential.categories,
         ),
-        status_list_uri=uri,
+        status_list_uri=credential.status_list_uri,
         status_index=credential.status_index,
         issued_at=ts(credential.issued_at),
         expires_at=ts(credential.expires_at),
@@ -260,13 +273,9 @@ def credential_pb(credential: CredentialLike, uri: str, now: int) -> pb.Credenti
     )
 
 
-def page(request_page: common.PageRequest) -> tuple[int, str]:
-    return request_page.page_size, request_page.page_token
-
-
 AGREEMENT_STATES = {
-    federation.IN_FORCE: common.AGREEMENT_STATE_IN_FORCE,
-    federation.TERMINATED: common.AGREEMENT_STATE_TERMINATED,
+    AgreementState.IN_FORCE: common.AGREEMENT_STATE_IN_FORCE,
+    AgreementState.TERMINATED: common.AGREEMENT_STATE_TERMINATED,
 }
 VISIT_KINDS = {
     pb.VISIT_KIND_ONE_TIME: "one_time",
@@ -275,22 +284,42 @@ VISIT_KINDS = {
 }
 
 
-def agreement_pb(row: AgreementRow, now: int) -> pb.AgreementRecord:
-    state = AGREEMENT_STATES.get(row.state, common.AGREEMENT_STATE_UNSPECIFIED)
-    if row.state == federation.IN_FORCE:
-        try:
-            if Agreement.parse(json.loads(row.document)).expires_at <= now:
-                state = common.AGREEMENT_STATE_EXPIRED
-        except (ValueError, ClearanceError):
-            pass
+def agreement_pb(view: AgreementView) -> pb.AgreementRecord:
+    state = AGREEMENT_STATES[view.state]
+    if view.state is AgreementState.IN_FORCE and view.expired:
+        state = common.AGREEMENT_STATE_EXPIRED
     record = pb.AgreementRecord(
-        id=row.id,
-        partner_jurisdiction=row.partner_jurisdiction,
-        partner_endpoint=row.partner_endpoint,
+        id=view.id,
+        partner_jurisdiction=view.partner_jurisdiction,
+        partner_endpoint=view.partner_endpoint,
         state=state,
-        document=row.document,
-        partner_problem=row.problem or "",
+        document=view.document,
+        partner_problem=view.problem or "",
     )
-    if row.last_sync:
-        record.last_partner_sync.seconds = row.last_sync
+    if view.last_sync:
+        record.last_partner_sync.seconds = view.last_sync
     return record
+
+
+def audit_event_pb(event: AuditEventView) -> pb.AuditEvent:
+    return pb.AuditEvent(
+        sequence=event.seq,
+        at=ts(event.at),
+        actor=event.actor,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        details_json=event.details,
+        hash=event.hash,
+        previous_hash=event.prev_hash,
+    )
+
+
+def chain_report_pb(report: ChainReport) -> pb.VerifyAuditChainResponse:
+    return pb.VerifyAuditChainResponse(
+        intact=report.intact,
+        events_checked=report.events_checked,
+        broken_at=report.broken_at,
+        problem=report.problem,
+        head_hash=report.head_hash,
+    )

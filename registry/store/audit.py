@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -71,6 +71,18 @@ def ensure_head(session: Session) -> None:
         session.flush()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event to append: who did what to which object, when, and details (never personal data)."""
+
+    at: int
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: Mapping[str, Any] | None = None
+
+
 def append(
     session: Session,
     *,
@@ -84,20 +96,18 @@ def append(
     """Append one event to the chain inside the caller's transaction; returns its ``seq``.
 
     Call it last in a transaction: the head row stays locked until commit.
+
+    Raises:
+        StorageError: the log has no head (the database was never migrated).
     """
-    return append_many(
-        session,
-        [(at, actor, action, object_type, object_id, details)],
-    )
+    return append_many(session, [Entry(at, actor, action, object_type, object_id, details)])
 
 
-def append_many(
-    session: Session,
-    events: list[tuple[int, str, str, str, str, Mapping[str, Any] | None]],
-) -> int:
+def append_many(session: Session, entries: Sequence[Entry]) -> int:
     """Append several events, in order, under one lock of the head; returns the last ``seq``.
 
-    Each event is ``(at, actor, action, object_type, object_id, details)``.
+    Raises:
+        StorageError: the log has no head (the database was never migrated).
     """
     session.flush()  # the change being audited goes first, then the lock is taken
     connection = session.connection()
@@ -106,27 +116,27 @@ def append_many(
         raise StorageError("audit log is not initialized; run: clearance registry migrate")
     seq, previous = int(head.seq), str(head.hash)
     rows = []
-    for at, actor, action, object_type, object_id, details in events:
+    for entry in entries:
         seq += 1
-        detail_text = canonical_json(dict(details or {})).decode()
+        detail_text = canonical_json(dict(entry.details or {})).decode()
         digest = event_hash(
             seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
             details=detail_text,
             prev_hash=previous,
         )
         rows.append(
             {
                 "seq": seq,
-                "at": at,
-                "actor": actor,
-                "action": action,
-                "object_type": object_type,
-                "object_id": object_id,
+                "at": entry.at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "object_type": entry.object_type,
+                "object_id": entry.object_id,
                 "details": detail_text,
                 "prev_hash": previous,
                 "hash": digest,

@@ -339,3 +339,8 @@ class ForeignDocument(Base):
     token: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(BigInteger)
     fetched_at: Mapped[int] = mapped_column(BigInteger)
+
+
+PUBLISHED_ROWS: tuple[type[Base], ...] = (TrustBundleRow, StatusChange, ForeignDocument, RootRotationRow)
+"""Rows that are published material: a transaction that adds, changes or removes one changed what
+nodes and partners receive (a bundle, a status delta, a partner's document, a root rotation)."""

@@ -16,7 +16,7 @@ the transaction back and the caller retries.
 
 from __future__ import annotations
 
-import secrets
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -27,6 +27,7 @@ from clearance.errors import StorageError
 from clearance.keys import SigningKey
 from clearance.statusdelta import sign_status_delta
 from clearance.statuslist import StatusList, sign_status_list
+from registry.store.db import Database
 from registry.store.models import Credential, StatusChange, StatusListChunk, StatusListRow
 
 BITS = 2
@@ -35,7 +36,11 @@ ENTRIES_PER_CHUNK = CHUNK_BYTES * 8 // BITS
 MAX_FILL = 0.5
 """A list stops taking new credentials when half full, so every index stays in a large crowd."""
 
+RECOUNT_EVERY = 10_000
+"""Issuances after which :class:`OpenListCache` counts again how full its list is."""
+
 RandomIndex = Callable[[int], int]
+"""A uniform random integer below its argument: where status indices come from."""
 
 
 @dataclass(frozen=True)
@@ -82,22 +87,54 @@ def refresh_fill(session: Session, row: StatusListRow) -> None:
     ).scalar_one()
 
 
-def random_free_index(
-    session: Session, row: StatusListRow, randbelow: RandomIndex = secrets.randbelow
-) -> int:
-    """A random index of ``row`` not yet held by any credential.
+@dataclass(frozen=True)
+class OpenStatusList:
+    """The list new credentials go to: its row, its URI and how many indices it has."""
 
-    Raises:
-        StorageError: no free index found after many tries (the list is too full).
+    id: int
+    uri: str
+    size: int
+
+
+class OpenListCache:
+    """Which list new credentials go to, remembered by a process and recounted now and then.
+
+    Looking it up on every issuance would read and lock the list's row on the
+    hottest path; instead the list is chosen once, and chosen again after
+    :data:`RECOUNT_EVERY` issuances (it may have filled up, with other
+    replicas issuing too). An index is taken only when its credential is
+    inserted, so a list chosen a little late costs nothing but crowding.
     """
-    for _ in range(64):
-        index = randbelow(row.size)
-        taken = session.execute(
-            select(Credential.id).where(Credential.status_list_id == row.id, Credential.status_index == index)
-        ).first()
-        if taken is None:
-            return index
-    raise StorageError(f"status list {row.uri} has no free index; it should have been rotated")
+
+    def __init__(self, db: Database, uri_for: Callable[[int], str], size: int) -> None:
+        self._db = db
+        self._uri_for = uri_for
+        self._size = size
+        self._lock = threading.Lock()
+        self._open: OpenStatusList | None = None
+        self._issued_since_count = 0
+
+    def get(self, now: int) -> OpenStatusList:
+        """The open list (choosing one may open a transaction: call it outside any).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        with self._lock:
+            if self._open is None or self._issued_since_count >= RECOUNT_EVERY:
+                with self._db.transaction() as session:
+                    row = open_list(session, self._uri_for, self._size, now)
+                    refresh_fill(session, row)
+                    if row.allocated >= row.size * MAX_FILL:
+                        row = open_list(session, self._uri_for, self._size, now)
+                    self._open = OpenStatusList(row.id, row.uri, row.size)
+                self._issued_since_count = 0
+            return self._open
+
+    def count(self, issued: int = 1) -> None:
+        """Note ``issued`` more credentials in the open list."""
+        with self._lock:
+            self._issued_since_count += issued
 
 
 def _locked(session: Session, list_id: int) -> StatusListRow:

@@ -23,28 +23,21 @@ of assessments under appeal.
 from __future__ import annotations
 
 import enum
-import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clearance.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, WorkflowError
-from registry.context import (
-    RegistryContext,
-    dumps,
-    find_idempotent,
-    loads_list,
-    new_id,
-    remember_idempotent,
-    request_hash,
-    require_text,
-)
+from registry.context import RegistryContext
 from registry.policy import Caller, Role, require_scope
 from registry.store import audit
+from registry.store.columns import dump_list, load_list, new_id
+from registry.store.idempotency import IdempotencyKey
+from registry.store.lookup import existing
 from registry.store.models import Appeal, Assessment, Finding, Notice
 from registry.workflows import lifecycle
-from registry.workflows.organizations import check_level_and_categories, next_token, page_bounds
+from registry.workflows.arguments import Page, PageRequest, check_level_and_categories, require_text
 from registry.workflows.people import get_person
 
 REASSESSMENT_WINDOW = 180 * 86400
@@ -76,12 +69,6 @@ class State(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     EXPIRED = "expired"
     REASSESSMENT_DUE = "reassessment_due"
-
-
-class AppealState(enum.StrEnum):
-    OPEN = "open"
-    UPHELD = "upheld"
-    DISMISSED = "dismissed"
 
 
 @dataclass(frozen=True)
@@ -133,14 +120,9 @@ def effective_state(assessment: Assessment, now: int) -> State:
     return state
 
 
-def _get(session: Session, assessment_id: str, *, lock: bool = False) -> Assessment:
-    query = select(Assessment).where(Assessment.id == assessment_id)
-    if lock:
-        query = query.with_for_update()
-    assessment = session.execute(query).scalar_one_or_none() if assessment_id else None
-    if assessment is None:
-        raise NotFoundError(f"assessment {assessment_id!r} not found")
-    return assessment
+def get_assessment_row(session: Session, assessment_id: str, *, lock: bool = False) -> Assessment:
+    """Raises NotFoundError for an unknown id."""
+    return existing(session, Assessment, assessment_id, "assessment", lock=lock)
 
 
 def _view(
@@ -161,18 +143,18 @@ def _view(
         organization_id=person.organization_id,
         state=effective_state(assessment, now),
         level=assessment.level,
-        categories=tuple(loads_list(assessment.categories)),
+        categories=load_list(assessment.categories),
         opened_at=assessment.opened_at,
         consent_at=assessment.consent_at,
         decision=assessment.decision,
-        reasons=tuple(loads_list(assessment.reasons)) if with_reasons else (),
+        reasons=load_list(assessment.reasons) if with_reasons else (),
         decided_at=assessment.decided_at,
         valid_until=assessment.valid_until,
         findings=findings,
     )
 
 
-def _view_for(session: Session, caller: Caller, assessment: Assessment, now: int) -> AssessmentView:
+def view_for(session: Session, caller: Caller, assessment: Assessment, now: int) -> AssessmentView:
     """Apply the who-sees-what rule of the module docstring."""
     if caller.role is Role.SECURITY_OFFICER:
         view = _view(session, assessment, now, with_findings=False, with_reasons=False)
@@ -203,15 +185,18 @@ def open_assessment(
     categories: list[str],
     idempotency_key: str = "",
 ) -> AssessmentView:
-    check_level_and_categories(ctx, level, categories)
-    fingerprint = request_hash(
-        "open_assessment", {"person": person_id, "level": level, "categories": categories}
+    check_level_and_categories(ctx.config, level, categories)
+    idempotency = IdempotencyKey.of(
+        caller.principal,
+        idempotency_key,
+        "open_assessment",
+        {"person": person_id, "level": level, "categories": categories},
     )
     now = ctx.now()
     with ctx.db.transaction() as session:
-        earlier = find_idempotent(session, caller, idempotency_key, "open_assessment", fingerprint)
+        earlier = idempotency.earlier(session)
         if earlier is not None:
-            return _view_for(session, caller, _get(session, earlier), now)
+            return view_for(session, caller, get_assessment_row(session, earlier), now)
         person = get_person(session, person_id)
         require_scope(caller, person.organization_id)
         running = session.execute(
@@ -227,15 +212,13 @@ def open_assessment(
             person_id=person.id,
             state=State.AWAITING_CONSENT.value,
             level=level,
-            categories=dumps(categories),
+            categories=dump_list(categories),
             opened_at=now,
             opened_by=caller.principal,
         )
         session.add(assessment)
         session.flush()
-        remember_idempotent(
-            session, caller, idempotency_key, "open_assessment", fingerprint, assessment.id, now
-        )
+        idempotency.remember(session, assessment.id, now)
         audit.append(
             session,
             at=now,
@@ -245,7 +228,7 @@ def open_assessment(
             object_id=assessment.id,
             details={"person_id": person.id, "level": level, "categories": categories},
         )
-        return _view_for(session, caller, assessment, now)
+        return view_for(session, caller, assessment, now)
 
 
 def record_consent(
@@ -254,7 +237,7 @@ def record_consent(
     evidence = require_text(evidence, "evidence", max_length=500)
     now = ctx.now()
     with ctx.db.transaction() as session:
-        assessment = _get(session, assessment_id, lock=True)
+        assessment = get_assessment_row(session, assessment_id, lock=True)
         require_scope(caller, get_person(session, assessment.person_id).organization_id)
         if assessment.state != State.AWAITING_CONSENT.value:
             raise WorkflowError(f"assessment {assessment.id} is {assessment.state}, not awaiting consent")
@@ -270,7 +253,7 @@ def record_consent(
             object_id=assessment.id,
             details={"evidence": evidence},
         )
-        return _view_for(session, caller, assessment, now)
+        return view_for(session, caller, assessment, now)
 
 
 def withdraw_consent(
@@ -280,7 +263,7 @@ def withdraw_consent(
     reason = require_text(reason, "reason", max_length=500)
     now = ctx.now()
     with ctx.db.transaction() as session:
-        assessment = _get(session, assessment_id, lock=True)
+        assessment = get_assessment_row(session, assessment_id, lock=True)
         require_scope(caller, get_person(session, assessment.person_id).organization_id)
         if assessment.state in (State.WITHDRAWN.value, State.UNFAVORABLE.value):
             raise WorkflowError(
@@ -302,9 +285,7 @@ def withdraw_consent(
             object_id=assessment.id,
             details={"reason": reason, "suspended": suspended},
         )
-        view = _view_for(session, caller, assessment, now)
-    if suspended:
-        ctx.changed()
+        view = view_for(session, caller, assessment, now)
     return view, suspended
 
 
@@ -324,7 +305,7 @@ def record_finding(
     summary = require_text(summary, "summary", max_length=2000)
     now = ctx.now()
     with ctx.db.transaction() as session:
-        assessment = _get(session, assessment_id, lock=True)
+        assessment = get_assessment_row(session, assessment_id, lock=True)
         if assessment.state == State.AWAITING_CONSENT.value:
             raise WorkflowError("nothing can be recorded before the person's consent")
         if assessment.state != State.IN_PROGRESS.value:
@@ -360,7 +341,7 @@ def record_finding(
                 "replaced": existing is not None,
             },
         )
-        return _view_for(session, caller, assessment, now)
+        return view_for(session, caller, assessment, now)
 
 
 def decide(
@@ -373,7 +354,7 @@ def decide(
         raise InvalidArgumentError("reasons", "a decision states its reasons")
     now = ctx.now()
     with ctx.db.transaction() as session:
-        assessment = _get(session, assessment_id, lock=True)
+        assessment = get_assessment_row(session, assessment_id, lock=True)
         if assessment.state == State.AWAITING_CONSENT.value:
             raise WorkflowError("no decision without the person's consent")
         if assessment.state != State.IN_PROGRESS.value:
@@ -389,7 +370,7 @@ def decide(
             raise WorkflowError(f"findings missing for {missing}")
         assessment.state = decision
         assessment.decision = decision
-        assessment.reasons = dumps(reasons)
+        assessment.reasons = dump_list(reasons)
         assessment.decided_at = now
         assessment.decided_by = caller.principal
         assessment.valid_until = now + ctx.config.clearance_validity if decision == "favorable" else None
@@ -403,7 +384,7 @@ def decide(
             object_id=assessment.id,
             details={"decision": decision, "notice_id": notice.id, "valid_until": assessment.valid_until},
         )
-        return _view_for(session, caller, assessment, now), notice
+        return view_for(session, caller, assessment, now), notice
 
 
 def _write_notice(ctx: RegistryContext, session: Session, assessment: Assessment, now: int) -> NoticeView:
@@ -436,7 +417,7 @@ def _notice_view(notice: Notice) -> NoticeView:
         notice.id,
         notice.assessment_id,
         notice.decision,
-        tuple(loads_list(notice.reasons)),
+        load_list(notice.reasons),
         notice.appeal_instructions,
         notice.appeal_deadline,
         notice.issued_at,
@@ -444,183 +425,57 @@ def _notice_view(notice: Notice) -> NoticeView:
 
 
 def get_assessment(ctx: RegistryContext, caller: Caller, assessment_id: str) -> AssessmentView:
-    with ctx.db.transaction() as session:
-        return _view_for(session, caller, _get(session, assessment_id), ctx.now())
+    """The assessment as ``caller`` may see it.
+
+    Raises:
+        NotFoundError: unknown assessment.
+        PermissionDeniedError: another organization's officer, or oversight before an appeal.
+    """
+    with ctx.db.transaction(readonly=True) as session:
+        return view_for(session, caller, get_assessment_row(session, assessment_id), ctx.now())
 
 
 def list_assessments(
-    ctx: RegistryContext, caller: Caller, *, person_id: str, state: str, page_size: int, page_token: str
-) -> tuple[list[AssessmentView], str]:
-    limit, offset = page_bounds(page_size, page_token)
+    ctx: RegistryContext, *, person_id: str, state: State | None, page: PageRequest
+) -> Page[AssessmentView]:
+    """Assessments, oldest first, of a person, in a state; never with findings or reasons."""
     now = ctx.now()
     query = select(Assessment).order_by(Assessment.opened_at, Assessment.id)
     if person_id:
         query = query.where(Assessment.person_id == person_id)
-    if state:
-        try:
-            wanted = State(state)
-        except ValueError:
-            raise InvalidArgumentError("state", f"must be one of {[s.value for s in State]}") from None
-        stored = State.FAVORABLE if wanted in (State.EXPIRED, State.REASSESSMENT_DUE) else wanted
+    if state is not None:
+        stored = State.FAVORABLE if state in (State.EXPIRED, State.REASSESSMENT_DUE) else state
         query = query.where(Assessment.state == stored.value)
-    with ctx.db.transaction() as session:
-        rows = session.execute(query.limit(limit).offset(offset)).scalars().all()
+    with ctx.db.transaction(readonly=True) as session:
+        rows = session.execute(page.window(query)).scalars().all()
         # Lists never carry findings or reasons: a list is for finding work, not for reading files.
-        views = [replace(_view(session, a, now, with_findings=False, with_reasons=False)) for a in rows]
-    if state:
-        views = [v for v in views if v.state.value == state]
-    return views, next_token(offset, limit, len(rows))
+        views = [_view(session, a, now, with_findings=False, with_reasons=False) for a in rows]
+    if state is not None:
+        views = [v for v in views if v.state is state]
+    return page.of(views, read=len(rows))
+
+
+def latest_notice(session: Session, assessment_id: str) -> Notice | None:
+    """The notice of the assessment's latest decision, if there was one."""
+    return session.execute(
+        select(Notice).where(Notice.assessment_id == assessment_id).order_by(Notice.issued_at.desc()).limit(1)
+    ).scalar_one_or_none()
 
 
 def get_notice(ctx: RegistryContext, caller: Caller, assessment_id: str) -> NoticeView:
-    with ctx.db.transaction() as session:
-        assessment = _get(session, assessment_id)
+    """The notice of the assessment's latest decision.
+
+    Raises:
+        NotFoundError: unknown assessment, or not decided yet.
+        PermissionDeniedError: another organization's officer, or oversight before an appeal.
+    """
+    with ctx.db.transaction(readonly=True) as session:
+        assessment = get_assessment_row(session, assessment_id)
         if caller.role is Role.SECURITY_OFFICER:
             require_scope(caller, get_person(session, assessment.person_id).organization_id)
         if caller.role is Role.OVERSIGHT:  # a notice carries the reasons: the same rule as the file
             _require_appeal(session, assessment)
-        notice = session.execute(
-            select(Notice)
-            .where(Notice.assessment_id == assessment.id)
-            .order_by(Notice.issued_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        notice = latest_notice(session, assessment.id)
         if notice is None:
             raise NotFoundError(f"assessment {assessment.id} has no decision notice yet")
         return _notice_view(notice)
-
-
-@dataclass(frozen=True)
-class AppealView:
-    id: str
-    assessment_id: str
-    state: str
-    grounds: str
-    resolution: str | None
-    filed_at: int
-    resolved_at: int | None
-    resolved_by: str | None
-
-
-def _appeal_view(appeal: Appeal) -> AppealView:
-    return AppealView(
-        appeal.id,
-        appeal.assessment_id,
-        appeal.state,
-        appeal.grounds,
-        appeal.resolution,
-        appeal.filed_at,
-        appeal.resolved_at,
-        appeal.resolved_by,
-    )
-
-
-def file_appeal(ctx: RegistryContext, caller: Caller, *, assessment_id: str, grounds: str) -> AppealView:
-    grounds = require_text(grounds, "grounds", max_length=5000)
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        assessment = _get(session, assessment_id, lock=True)
-        require_scope(caller, get_person(session, assessment.person_id).organization_id)
-        if assessment.state != State.UNFAVORABLE.value:
-            raise WorkflowError("only an unfavorable decision can be appealed")
-        notice = session.execute(
-            select(Notice)
-            .where(Notice.assessment_id == assessment.id)
-            .order_by(Notice.issued_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        if notice is not None and notice.appeal_deadline is not None and now > notice.appeal_deadline:
-            raise WorkflowError("the appeal deadline has passed")
-        if session.execute(
-            select(Appeal.id).where(
-                Appeal.assessment_id == assessment.id, Appeal.state == AppealState.OPEN.value
-            )
-        ).first():
-            raise WorkflowError("an appeal of this decision is already open")
-        appeal = Appeal(
-            id=new_id("apl"),
-            assessment_id=assessment.id,
-            state=AppealState.OPEN.value,
-            grounds=grounds,
-            filed_at=now,
-            filed_by=caller.principal,
-        )
-        session.add(appeal)
-        session.flush()
-        audit.append(
-            session,
-            at=now,
-            actor=caller.label,
-            action="appeal.file",
-            object_type="appeal",
-            object_id=appeal.id,
-            details={"assessment_id": assessment.id},
-        )
-        return _appeal_view(appeal)
-
-
-def resolve_appeal(
-    ctx: RegistryContext, caller: Caller, *, appeal_id: str, uphold: bool, resolution: str
-) -> tuple[AppealView, AssessmentView]:
-    """Oversight's ruling. Upheld: the decision is set aside and the assessment reopened."""
-    resolution = require_text(resolution, "resolution", max_length=5000)
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        appeal = session.execute(
-            select(Appeal).where(Appeal.id == appeal_id).with_for_update()
-        ).scalar_one_or_none()
-        if appeal is None:
-            raise NotFoundError(f"appeal {appeal_id!r} not found")
-        if appeal.state != AppealState.OPEN.value:
-            raise WorkflowError(f"appeal {appeal.id} is already {appeal.state}")
-        assessment = _get(session, appeal.assessment_id, lock=True)
-        appeal.state = (AppealState.UPHELD if uphold else AppealState.DISMISSED).value
-        appeal.resolution, appeal.resolved_at, appeal.resolved_by = resolution, now, caller.principal
-        if uphold:
-            assessment.state = State.IN_PROGRESS.value
-            assessment.decision = None
-            assessment.decided_at = None
-            assessment.reasons = json.dumps([f"set aside on appeal {appeal.id}"])
-        audit.append(
-            session,
-            at=now,
-            actor=caller.label,
-            action="appeal.resolve",
-            object_type="appeal",
-            object_id=appeal.id,
-            details={"uphold": uphold, "assessment_id": assessment.id},
-        )
-        return _appeal_view(appeal), _view_for(session, caller, assessment, now)
-
-
-def list_appeals(
-    ctx: RegistryContext, *, state: str, page_size: int, page_token: str
-) -> tuple[list[AppealView], str]:
-    limit, offset = page_bounds(page_size, page_token)
-    query = select(Appeal).order_by(Appeal.filed_at, Appeal.id)
-    if state:
-        try:
-            query = query.where(Appeal.state == AppealState(state).value)
-        except ValueError:
-            raise InvalidArgumentError("state", f"must be one of {[s.value for s in AppealState]}") from None
-    with ctx.db.transaction() as session:
-        rows = session.execute(query.limit(limit).offset(offset)).scalars().all()
-        return [_appeal_view(a) for a in rows], next_token(offset, limit, len(rows))
-
-
-def issuable(session: Session, assessment_id: str, now: int) -> Assessment:
-    """The assessment, if a credential may be issued from it now.
-
-    Raises:
-        NotFoundError: unknown assessment.
-        WorkflowError: no consent, not favorable, withdrawn or expired.
-    """
-    assessment = _get(session, assessment_id)
-    if assessment.consent_at is None or assessment.withdrawn_at is not None:
-        raise WorkflowError("no credential without the person's consent")
-    state = effective_state(assessment, now)
-    if state is State.EXPIRED:
-        raise WorkflowError("the assessment has expired; a reassessment is needed")
-    if state not in (State.FAVORABLE, State.REASSESSMENT_DUE):
-        raise WorkflowError(f"assessment {assessment.id} is {state.value}, not favorable")
-    return assessment

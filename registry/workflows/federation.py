@@ -6,15 +6,17 @@
   the next trust bundle, which is pushed to our nodes at once. Terminating it
   publishes a bundle without it: nodes stop trusting the partner as soon as
   that bundle reaches them, like a revocation.
-* **Partner sync** lives in :mod:`registry.partners`.
+* **Partner sync** lives in :mod:`registry.publication.partners`.
 * **Visit assurances** (:mod:`clearance.visit`) are signed here for a valid
   credential and a host in a partner jurisdiction.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,32 +25,93 @@ from clearance.agreement import Agreement
 from clearance.bundle import TrustBundle
 from clearance.credentials import ClearanceClaim, check_jurisdiction, check_token
 from clearance.errors import (
+    ClearanceError,
     ConflictError,
     InvalidArgumentError,
     MalformedError,
-    NotFoundError,
     VerificationError,
     WorkflowError,
 )
 from clearance.keys import PublicKey
 from clearance.visit import VisitKind, issue_visit_assurance
-from registry.context import RegistryContext, loads_list, require_text
+from registry.context import RegistryContext
 from registry.policy import Caller
 from registry.publication import publisher
 from registry.store import audit
+from registry.store.columns import load_list
+from registry.store.lookup import existing
 from registry.store.models import AgreementRow, ForeignDocument, Person
-from registry.workflows.lifecycle import CredentialState, effective_state, get_credential
+from registry.workflows.arguments import require_text
+from registry.workflows.credentials import CredentialState, effective_state
+from registry.workflows.lifecycle import get_credential
 
 log = logging.getLogger("clearance.registry.federation")
 
-IN_FORCE, TERMINATED = "in_force", "terminated"
+VISIT_DEFAULT = 30 * 86400
+"""How long a visit assurance lasts when the request names no end."""
+
+
+class AgreementState(enum.StrEnum):
+    IN_FORCE = "in_force"
+    TERMINATED = "terminated"
+
+
+IN_FORCE, TERMINATED = AgreementState.IN_FORCE.value, AgreementState.TERMINATED.value
+
+
+@dataclass(frozen=True)
+class AgreementView:
+    """An agreement as this registry holds it, and how its partner sync went."""
+
+    id: str
+    partner_jurisdiction: str
+    partner_endpoint: str
+    partner_ca_pem: str | None
+    document: str
+    state: AgreementState
+    """As stored: in force until terminated (see :attr:`expired`)."""
+    expired: bool
+    """Past the agreement's own end, as of when it was read (an unreadable document counts as not)."""
+    problem: str | None
+    last_sync: int | None
+
+    @classmethod
+    def of(cls, row: AgreementRow, now: int) -> AgreementView:
+        try:
+            expired = Agreement.parse(json.loads(row.document)).expires_at <= now
+        except (ValueError, ClearanceError):
+            expired = False
+        return cls(
+            id=row.id,
+            partner_jurisdiction=row.partner_jurisdiction,
+            partner_endpoint=row.partner_endpoint,
+            partner_ca_pem=row.partner_ca_pem,
+            document=row.document,
+            state=AgreementState(row.state),
+            expired=expired,
+            problem=row.problem,
+            last_sync=row.last_sync,
+        )
 
 
 def our_root(ctx: RegistryContext) -> PublicKey:
-    """This registry's root public key (from the key file, or the current bundle when offline)."""
+    """This registry's root public key (from the key file, or the current bundle when offline).
+
+    Raises:
+        NotFoundError: the root is offline and no bundle was published yet.
+    """
     if ctx.keys.root is not None:
         return ctx.keys.root.public
     return TrustBundle.header_root(publisher.bundle_token(ctx))
+
+
+def root_jwk_json(ctx: RegistryContext) -> str:
+    """:func:`our_root` as a JWK in JSON (what a node pins).
+
+    Raises:
+        NotFoundError: the root is offline and no bundle was published yet.
+    """
+    return json.dumps(our_root(ctx).jwk)
 
 
 def _parse_document(document: str) -> Agreement:
@@ -66,7 +129,7 @@ def _parse_document(document: str) -> Agreement:
 
 def import_agreement(
     ctx: RegistryContext, who: Caller, *, document: str, partner_endpoint: str, partner_ca_pem: str
-) -> AgreementRow:
+) -> AgreementView:
     """Bring an agreement signed by both roots into force here.
 
     Raises:
@@ -96,7 +159,7 @@ def import_agreement(
         existing = session.get(AgreementRow, agreement.id)
         if existing is not None:
             if existing.document == document and existing.state == IN_FORCE:
-                return existing  # importing the same document again changes nothing
+                return AgreementView.of(existing, now)  # importing the same document again changes nothing
             raise ConflictError(f"agreement {agreement.id} was already imported ({existing.state})")
         other = session.execute(
             select(AgreementRow.id).where(
@@ -132,26 +195,36 @@ def import_agreement(
             },
         )
         publisher.publish_bundle(ctx, session, now=now, reason=f"agreement {agreement.id} in force")
-    ctx.changed()
-    return row
+        return AgreementView.of(row, now)
 
 
-def terminate_agreement(ctx: RegistryContext, who: Caller, *, agreement_id: str, reason: str) -> AgreementRow:
-    """End an agreement: the next bundle (published now) no longer lists it."""
+def terminate_agreement(
+    ctx: RegistryContext, who: Caller, *, agreement_id: str, reason: str
+) -> AgreementView:
+    """End an agreement: the next bundle (published now) no longer lists it.
+
+    Raises:
+        InvalidArgumentError: no reason given.
+        NotFoundError: unknown agreement.
+        WorkflowError: it has already ended.
+    """
     reason = require_text(reason, "reason", max_length=500)
     now = ctx.now()
     with ctx.db.transaction() as session:
         row = end_agreement(ctx, session, agreement_id, reason=reason, actor=who.label, now=now)
-    ctx.changed()
-    return row
+        return AgreementView.of(row, now)
 
 
 def end_agreement(
     ctx: RegistryContext, session: Session, agreement_id: str, *, reason: str, actor: str, now: int
 ) -> AgreementRow:
-    row = session.get(AgreementRow, agreement_id) if agreement_id else None
-    if row is None:
-        raise NotFoundError(f"agreement {agreement_id!r} not found")
+    """Terminate an agreement in the caller's transaction, drop the partner's material, publish a bundle.
+
+    Raises:
+        NotFoundError: unknown agreement.
+        WorkflowError: it has already ended.
+    """
+    row = existing(session, AgreementRow, agreement_id, "agreement")
     if row.state != IN_FORCE:
         raise WorkflowError(f"agreement {row.id} is already {row.state}")
     row.state, row.terminated_at, row.reason = TERMINATED, now, reason
@@ -173,9 +246,11 @@ def end_agreement(
     return row
 
 
-def list_agreements(ctx: RegistryContext) -> list[AgreementRow]:
+def list_agreements(ctx: RegistryContext) -> list[AgreementView]:
+    now = ctx.now()
     with ctx.db.transaction(readonly=True) as session:
-        return list(session.execute(select(AgreementRow).order_by(AgreementRow.imported_at)).scalars().all())
+        rows = session.execute(select(AgreementRow).order_by(AgreementRow.imported_at)).scalars()
+        return [AgreementView.of(row, now) for row in rows]
 
 
 def issue_visit(
@@ -190,7 +265,16 @@ def issue_visit(
     not_before: int,
     not_after: int,
 ) -> str:
-    """Sign a visit assurance for a valid personnel credential and a partner host."""
+    """Sign a visit assurance for a valid personnel credential and a partner host.
+
+    ``not_before`` 0 means now, ``not_after`` 0 means :data:`VISIT_DEFAULT` from now;
+    the assurance never outlives the credential.
+
+    Raises:
+        InvalidArgumentError: a bad kind, host, programme or window, or not a personnel credential.
+        NotFoundError: unknown credential.
+        WorkflowError: the credential is not valid, or no agreement with the host is in force.
+    """
     try:
         visit_kind = VisitKind(kind)
     except ValueError:
@@ -205,6 +289,7 @@ def issue_visit(
         except MalformedError as exc:
             raise InvalidArgumentError(field_name, exc.detail) from exc
     now = ctx.now()
+    not_after = not_after or now + VISIT_DEFAULT
     with ctx.db.transaction() as session:
         credential = get_credential(session, credential_id)
         if credential.kind != "personnel":
@@ -227,7 +312,7 @@ def issue_visit(
                 subject=person.subject,
                 holder_thumbprint=credential.holder_thumbprint,
                 clearance=ClearanceClaim(
-                    credential.jurisdiction, credential.level, tuple(loads_list(credential.categories))
+                    credential.jurisdiction, credential.level, load_list(credential.categories)
                 ),
                 host_jurisdiction=host_jurisdiction,
                 host_organization=host_organization,

@@ -9,26 +9,21 @@ the cause still holds.
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from clearance.errors import InvalidArgumentError, NotFoundError, WorkflowError
+from clearance.errors import WorkflowError
 from clearance.statuslist import Status
-from registry.context import RegistryContext, loads_list, require_text
+from registry.context import RegistryContext
 from registry.policy import Caller, require_scope
 from registry.store import audit, statuslists
-from registry.store.models import Assessment, Credential, CredentialLike, Organization, Person
-
-
-class CredentialState(enum.StrEnum):
-    VALID = "valid"
-    SUSPENDED = "suspended"
-    REVOKED = "revoked"
-    EXPIRED = "expired"
-
+from registry.store.lookup import existing
+from registry.store.models import Assessment, Credential, Organization, Person
+from registry.workflows.arguments import Page, PageRequest, of_organization, require_text
+from registry.workflows.credentials import CredentialState, CredentialView, views
+from registry.workflows.organizations import OrganizationView
 
 _STATUS = {
     CredentialState.VALID: Status.VALID,
@@ -37,21 +32,9 @@ _STATUS = {
 }
 
 
-def effective_state(credential: CredentialLike, now: int) -> CredentialState:
-    state = CredentialState(credential.state)
-    if state is CredentialState.VALID and credential.expires_at <= now:
-        return CredentialState.EXPIRED
-    return state
-
-
 def get_credential(session: Session, credential_id: str, *, lock: bool = False) -> Credential:
-    query = select(Credential).where(Credential.id == credential_id)
-    if lock:
-        query = query.with_for_update()
-    credential = session.execute(query).scalar_one_or_none() if credential_id else None
-    if credential is None:
-        raise NotFoundError(f"credential {credential_id!r} not found")
-    return credential
+    """Raises NotFoundError for an unknown id."""
+    return existing(session, Credential, credential_id, "credential", lock=lock)
 
 
 def apply_states(
@@ -82,9 +65,18 @@ def apply_states(
         )
 
 
+def read_credential(ctx: RegistryContext, caller: Caller, credential_id: str) -> CredentialView:
+    """Raises NotFoundError, or PermissionDeniedError for another organization's officer."""
+    with ctx.db.transaction(readonly=True) as session:
+        credential = get_credential(session, credential_id)
+        require_scope(caller, credential.organization_id)
+        [view] = views(session, [credential], ctx.now())
+        return view
+
+
 def change_state(
     ctx: RegistryContext, caller: Caller, *, credential_id: str, target: CredentialState, reason: str
-) -> Credential:
+) -> CredentialView:
     """Suspend, reinstate (target VALID) or revoke one credential.
 
     Raises:
@@ -124,8 +116,8 @@ def change_state(
             details={"reason": reason, "from": current.value},
         )
         ctx.counters.add(action)
-    ctx.changed()
-    return credential
+        [view] = views(session, [credential], now)
+        return view
 
 
 def _check_cause_resolved(session: Session, credential: Credential, now: int) -> None:
@@ -182,7 +174,7 @@ def suspend_for_assessment(
 
 def withdraw_facility_clearance(
     ctx: RegistryContext, caller: Caller, *, organization_id: str, reason: str
-) -> tuple[Organization, int]:
+) -> tuple[OrganizationView, int]:
     """Withdraw an organization's facility clearance.
 
     Its facility credentials are revoked and its people's credentials are
@@ -192,9 +184,7 @@ def withdraw_facility_clearance(
     reason = require_text(reason, "reason", max_length=500)
     now = ctx.now()
     with ctx.db.transaction() as session:
-        org = session.get(Organization, organization_id) if organization_id else None
-        if org is None:
-            raise NotFoundError(f"organization {organization_id!r} not found")
+        org = existing(session, Organization, organization_id, "organization")
         if not org.facility_active:
             raise WorkflowError(f"{org.name} holds no facility clearance")
         org.facility_active = False
@@ -223,8 +213,7 @@ def withdraw_facility_clearance(
                 "revoked_facility_credentials": len(facility),
             },
         )
-    ctx.changed()
-    return org, len(personnel)
+        return OrganizationView.of(org), len(personnel)
 
 
 def list_credentials(
@@ -233,34 +222,23 @@ def list_credentials(
     *,
     person_id: str,
     organization_id: str,
-    state: str,
-    limit: int,
-    offset: int,
-) -> list[Credential]:
-    from registry.policy import Role
+    state: CredentialState | None,
+    page: PageRequest,
+) -> Page[CredentialView]:
+    """Credentials, oldest first, of a person, an organization (the officer's own for an officer), in a state.
 
-    if caller.role is Role.SECURITY_OFFICER:
-        organization_id = organization_id or (caller.organization_id or "")
-        require_scope(caller, organization_id)
+    Raises:
+        PermissionDeniedError: an officer naming another organization.
+    """
+    now = ctx.now()
     query = select(Credential).order_by(Credential.issued_at, Credential.id)
+    query = of_organization(query, Credential.organization_id, caller, organization_id)
     if person_id:
         query = query.where(Credential.person_id == person_id)
-    if organization_id:
-        query = query.where(Credential.organization_id == organization_id)
-    if state:
-        try:
-            CredentialState(state)
-        except ValueError:
-            raise InvalidArgumentError(
-                "state", f"must be one of {[s.value for s in CredentialState]}"
-            ) from None
-        if state == CredentialState.EXPIRED.value:
-            query = query.where(Credential.state == "valid", Credential.expires_at <= ctx.now())
-        else:
-            query = query.where(Credential.state == state)
-    with ctx.db.transaction() as session:
-        return list(session.execute(query.limit(limit).offset(offset)).scalars().all())
-
-
-def categories_of(credential: CredentialLike) -> list[str]:
-    return loads_list(credential.categories)
+    if state is CredentialState.EXPIRED:
+        query = query.where(Credential.state == CredentialState.VALID.value, Credential.expires_at <= now)
+    elif state is not None:
+        query = query.where(Credential.state == state.value)
+    with ctx.db.transaction(readonly=True) as session:
+        rows = list(session.execute(page.window(query)).scalars())
+        return page.of(views(session, rows, now))

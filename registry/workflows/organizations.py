@@ -1,11 +1,9 @@
-"""Organizations, their facility clearances, staff accounts, and node enrollment."""
+"""Organizations, their facility clearances, and staff accounts."""
 
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -13,27 +11,25 @@ from sqlalchemy.orm import Session
 
 from clearance.credentials import check_jurisdiction
 from clearance.errors import (
-    AuthenticationError,
     ConflictError,
     InvalidArgumentError,
     MalformedError,
-    NotFoundError,
     WorkflowError,
 )
-from clearance.keys import PublicKey
-from registry.context import (
-    RegistryContext,
-    dumps,
-    find_idempotent,
-    loads_list,
-    new_id,
-    remember_idempotent,
-    request_hash,
-    require_text,
-)
+from registry.context import RegistryContext
 from registry.policy import Caller, Role, require_scope
 from registry.store import audit
-from registry.store.models import EnrollmentToken, Node, Organization, Staff
+from registry.store.columns import dump_list, load_list, new_id
+from registry.store.idempotency import IdempotencyKey
+from registry.store.lookup import existing
+from registry.store.models import Organization, Staff
+from registry.workflows.arguments import (
+    Page,
+    PageRequest,
+    check_level_and_categories,
+    parse_public_jwk,
+    require_text,
+)
 
 
 class OrganizationKind(enum.StrEnum):
@@ -43,40 +39,74 @@ class OrganizationKind(enum.StrEnum):
     LABORATORY = "laboratory"
 
 
-MAX_PAGE = 500
+@dataclass(frozen=True)
+class FacilityClearance:
+    """The clearance an organization holds to handle designated information."""
+
+    level: str
+    categories: tuple[str, ...]
+    valid_until: int | None
+    active: bool
 
 
-def page_bounds(page_size: int, page_token: str) -> tuple[int, int]:
-    """(limit, offset) for a page request.
+@dataclass(frozen=True)
+class OrganizationView:
+    id: str
+    name: str
+    kind: str
+    country: str
+    created_at: int
+    facility: FacilityClearance | None
+    """None until a facility clearance is first granted (it stays, inactive, once withdrawn)."""
 
-    Raises:
-        InvalidArgumentError: a negative size or a token that is not ours.
-    """
-    if page_size < 0:
-        raise InvalidArgumentError("page.page_size", "must not be negative")
-    limit = min(page_size or 100, MAX_PAGE)
-    if not page_token:
-        return limit, 0
-    if not page_token.isdigit() or len(page_token) > 12:
-        raise InvalidArgumentError("page.page_token", "is not a token this registry issued")
-    return limit, int(page_token)
+    @classmethod
+    def of(cls, org: Organization) -> OrganizationView:
+        facility = None
+        if org.facility_level:
+            facility = FacilityClearance(
+                org.facility_level,
+                load_list(org.facility_categories),
+                org.facility_valid_until,
+                bool(org.facility_active),
+            )
+        return cls(org.id, org.name, org.kind, org.country, org.created_at, facility)
 
 
-def next_token(offset: int, limit: int, returned: int) -> str:
-    return str(offset + limit) if returned == limit else ""
+@dataclass(frozen=True)
+class StaffView:
+    id: str
+    name: str
+    role: Role
+    organization_id: str | None
+    key_thumbprint: str
+    disabled: bool
+
+    @classmethod
+    def of(cls, staff: Staff) -> StaffView:
+        return cls(
+            staff.id,
+            staff.name,
+            Role(staff.role),
+            staff.organization_id,
+            staff.key_thumbprint,
+            staff.disabled,
+        )
 
 
 def get_organization(session: Session, organization_id: str) -> Organization:
     """Raises NotFoundError for an unknown id."""
-    org = session.get(Organization, organization_id) if organization_id else None
-    if org is None:
-        raise NotFoundError(f"organization {organization_id!r} not found")
-    return org
+    return existing(session, Organization, organization_id, "organization")
 
 
 def create_organization(
     ctx: RegistryContext, caller: Caller, *, name: str, kind: str, country: str, idempotency_key: str = ""
-) -> Organization:
+) -> OrganizationView:
+    """Register an organization (idempotent per caller and key).
+
+    Raises:
+        InvalidArgumentError: a bad name, kind, country or idempotency key.
+        ConflictError: the name is taken, or the key was used for another request.
+    """
     name = require_text(name, "name", max_length=200)
     try:
         org_kind = OrganizationKind(kind)
@@ -86,12 +116,17 @@ def create_organization(
         check_jurisdiction(country, what="country")
     except MalformedError as exc:
         raise InvalidArgumentError("country", exc.detail) from exc
-    fingerprint = request_hash("create_organization", {"name": name, "kind": kind, "country": country})
+    idempotency = IdempotencyKey.of(
+        caller.principal,
+        idempotency_key,
+        "create_organization",
+        {"name": name, "kind": kind, "country": country},
+    )
     now = ctx.now()
     with ctx.db.transaction() as session:
-        earlier = find_idempotent(session, caller, idempotency_key, "create_organization", fingerprint)
+        earlier = idempotency.earlier(session)
         if earlier is not None:
-            return get_organization(session, earlier)
+            return OrganizationView.of(get_organization(session, earlier))
         if session.execute(select(Organization.id).where(Organization.name == name)).first():
             raise ConflictError(f"an organization named {name!r} already exists")
         org = Organization(
@@ -104,7 +139,7 @@ def create_organization(
         )
         session.add(org)
         session.flush()
-        remember_idempotent(session, caller, idempotency_key, "create_organization", fingerprint, org.id, now)
+        idempotency.remember(session, org.id, now)
         audit.append(
             session,
             at=now,
@@ -114,51 +149,20 @@ def create_organization(
             object_id=org.id,
             details={"name": name, "kind": org_kind.value, "country": country},
         )
-    return org
+        return OrganizationView.of(org)
 
 
-def read_organization(ctx: RegistryContext, caller: Caller, organization_id: str) -> Organization:
-    with ctx.db.transaction() as session:
+def read_organization(ctx: RegistryContext, caller: Caller, organization_id: str) -> OrganizationView:
+    """Raises NotFoundError, or PermissionDeniedError for another organization's officer."""
+    with ctx.db.transaction(readonly=True) as session:
         org = get_organization(session, organization_id)
         require_scope(caller, org.id)
-        return org
+        return OrganizationView.of(org)
 
 
-def list_organizations(
-    ctx: RegistryContext, page_size: int, page_token: str
-) -> tuple[list[Organization], str]:
-    limit, offset = page_bounds(page_size, page_token)
-    with ctx.db.transaction() as session:
-        rows = list(
-            session.execute(
-                select(Organization)
-                .order_by(Organization.created_at, Organization.id)
-                .limit(limit)
-                .offset(offset)
-            )
-            .scalars()
-            .all()
-        )
-    return rows, next_token(offset, limit, len(rows))
-
-
-def facility_categories(org: Organization) -> list[str]:
-    return loads_list(org.facility_categories)
-
-
-def check_level_and_categories(ctx: RegistryContext, level: str, categories: list[str]) -> None:
-    """Raises InvalidArgumentError unless the level and categories are this jurisdiction's."""
-    if level not in ctx.config.levels:
-        raise InvalidArgumentError("level", f"must be one of {list(ctx.config.levels)}")
-    if not categories:
-        raise InvalidArgumentError("categories", "at least one category is required")
-    unknown = sorted(set(categories) - set(ctx.config.categories))
-    if unknown:
-        raise InvalidArgumentError(
-            "categories", f"unknown categories {unknown}; known: {list(ctx.config.categories)}"
-        )
-    if len(set(categories)) != len(categories):
-        raise InvalidArgumentError("categories", "repeat an entry")
+def list_organizations(ctx: RegistryContext, page: PageRequest) -> Page[OrganizationView]:
+    query = select(Organization).order_by(Organization.created_at, Organization.id)
+    return page.read(ctx.db, query, OrganizationView.of)
 
 
 def grant_facility_clearance(
@@ -169,8 +173,14 @@ def grant_facility_clearance(
     level: str,
     categories: list[str],
     valid_until: int,
-) -> Organization:
-    check_level_and_categories(ctx, level, categories)
+) -> OrganizationView:
+    """Grant (or renew) an organization's facility clearance.
+
+    Raises:
+        InvalidArgumentError: an unknown level or category, or a validity out of bounds.
+        NotFoundError: unknown organization.
+    """
+    check_level_and_categories(ctx.config, level, categories)
     now = ctx.now()
     if valid_until <= now:
         raise InvalidArgumentError("valid_until", "must be in the future")
@@ -179,7 +189,7 @@ def grant_facility_clearance(
     with ctx.db.transaction() as session:
         org = get_organization(session, organization_id)
         org.facility_level = level
-        org.facility_categories = dumps(categories)
+        org.facility_categories = dump_list(categories)
         org.facility_valid_until = valid_until
         org.facility_active = True
         audit.append(
@@ -191,127 +201,34 @@ def grant_facility_clearance(
             object_id=org.id,
             details={"level": level, "categories": categories, "valid_until": valid_until},
         )
-    return org
-
-
-@dataclass(frozen=True)
-class EnrollmentTokenIssued:
-    token: str
-    expires_at: int
-
-
-def create_enrollment_token(
-    ctx: RegistryContext, caller: Caller, *, organization_id: str, ttl_seconds: int
-) -> EnrollmentTokenIssued:
-    ttl = ttl_seconds or 86400
-    if not 60 <= ttl <= 7 * 86400:
-        raise InvalidArgumentError("ttl_seconds", "must be between 60 seconds and 7 days")
-    token = "enr_" + secrets.token_urlsafe(24)
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        org = get_organization(session, organization_id)
-        require_scope(caller, org.id)
-        row = EnrollmentToken(
-            id=new_id("tok"),
-            organization_id=org.id,
-            token_hash=hashlib.sha256(token.encode()).hexdigest(),
-            expires_at=now + ttl,
-        )
-        session.add(row)
-        audit.append(
-            session,
-            at=now,
-            actor=caller.label,
-            action="node.enrollment_token",
-            object_type="organization",
-            object_id=org.id,
-            details={"token_id": row.id, "expires_at": now + ttl},
-        )
-    return EnrollmentTokenIssued(token, now + ttl)
-
-
-def enroll_node(ctx: RegistryContext, *, token: str, name: str, public_jwk: str) -> Node:
-    """Redeem a one-time enrollment token for the node key ``public_jwk``.
-
-    Raises:
-        AuthenticationError: unknown, used or expired token (all look the same from outside).
-        InvalidArgumentError: a bad name or key.
-    """
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        return redeem_enrollment_token(session, token=token, name=name, public_jwk=public_jwk, now=now)
-
-
-def redeem_enrollment_token(session: Session, *, token: str, name: str, public_jwk: str, now: int) -> Node:
-    """:func:`enroll_node` inside the caller's transaction (so more can join it atomically).
-
-    Raises:
-        AuthenticationError: unknown, used or expired token (all look the same from outside).
-        InvalidArgumentError: a bad name or key.
-    """
-    name = require_text(name, "name", max_length=200)
-    key = parse_public_jwk(public_jwk, "public_jwk")
-    digest = hashlib.sha256((token or "").encode()).hexdigest()
-    row = session.execute(
-        select(EnrollmentToken).where(EnrollmentToken.token_hash == digest).with_for_update()
-    ).scalar_one_or_none()
-    if row is None or row.used_at is not None or row.expires_at <= now:
-        raise AuthenticationError("enrollment token is unknown, already used or expired")
-    if session.execute(select(Node.id).where(Node.key_thumbprint == key.thumbprint)).first():
-        raise ConflictError("this node key is already enrolled")
-    node = Node(
-        id=new_id("node"),
-        organization_id=row.organization_id,
-        name=name,
-        public_jwk=json.dumps(key.jwk),
-        key_thumbprint=key.thumbprint,
-        enrolled_at=now,
-        disabled=False,
-    )
-    session.add(node)
-    row.used_at, row.node_id = now, node.id
-    audit.append(
-        session,
-        at=now,
-        actor=f"node:{node.id}",
-        action="node.enroll",
-        object_type="node",
-        object_id=node.id,
-        details={"organization_id": row.organization_id, "key": key.thumbprint, "token_id": row.id},
-    )
-    return node
-
-
-def list_nodes(
-    ctx: RegistryContext, caller: Caller, *, organization_id: str, page_size: int, page_token: str
-) -> tuple[list[Node], str]:
-    if caller.role is Role.SECURITY_OFFICER:
-        organization_id = organization_id or (caller.organization_id or "")
-        require_scope(caller, organization_id)
-    limit, offset = page_bounds(page_size, page_token)
-    with ctx.db.transaction() as session:
-        query = select(Node).order_by(Node.enrolled_at, Node.id)
-        if organization_id:
-            query = query.where(Node.organization_id == organization_id)
-        rows = list(session.execute(query.limit(limit).offset(offset)).scalars().all())
-    return rows, next_token(offset, limit, len(rows))
-
-
-def parse_public_jwk(text: str, field_name: str) -> PublicKey:
-    """Raises InvalidArgumentError unless ``text`` is a public Ed25519 or P-256 JWK."""
-    try:
-        return PublicKey.from_jwk(json.loads(text))
-    except (ValueError, MalformedError) as exc:
-        detail = exc.detail if isinstance(exc, MalformedError) else "is not JSON"
-        raise InvalidArgumentError(field_name, f"not a public Ed25519/P-256 JWK: {detail}") from exc
+        return OrganizationView.of(org)
 
 
 # -- staff ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who a caller is to this registry, and which registry it is."""
+
+    caller: Caller
+    jurisdiction: str
+
+
+def who_am_i(ctx: RegistryContext, caller: Caller) -> Identity:
+    return Identity(caller, ctx.config.jurisdiction)
+
+
 def create_staff(
     ctx: RegistryContext, caller: Caller, *, name: str, role: str, organization_id: str, public_jwk: str
-) -> Staff:
+) -> StaffView:
+    """A staff account for the holder of ``public_jwk``.
+
+    Raises:
+        InvalidArgumentError: a bad name, role, key, or an organization for a role without one.
+        NotFoundError: a security officer's unknown organization.
+        ConflictError: the key already belongs to a staff member.
+    """
     name = require_text(name, "name", max_length=200)
     try:
         staff_role = Role(role)
@@ -351,26 +268,23 @@ def create_staff(
             object_id=staff.id,
             details={"role": staff_role.value, "organization_id": organization_id, "key": key.thumbprint},
         )
-    return staff
+        return StaffView.of(staff)
 
 
-def list_staff(ctx: RegistryContext, page_size: int, page_token: str) -> tuple[list[Staff], str]:
-    limit, offset = page_bounds(page_size, page_token)
-    with ctx.db.transaction() as session:
-        rows = list(
-            session.execute(select(Staff).order_by(Staff.created_at, Staff.id).limit(limit).offset(offset))
-            .scalars()
-            .all()
-        )
-    return rows, next_token(offset, limit, len(rows))
+def list_staff(ctx: RegistryContext, page: PageRequest) -> Page[StaffView]:
+    return page.read(ctx.db, select(Staff).order_by(Staff.created_at, Staff.id), StaffView.of)
 
 
-def disable_staff(ctx: RegistryContext, caller: Caller, staff_id: str) -> Staff:
+def disable_staff(ctx: RegistryContext, caller: Caller, staff_id: str) -> StaffView:
+    """Disable a staff account (its tokens stop working).
+
+    Raises:
+        NotFoundError: unknown staff member.
+        WorkflowError: one's own account, or the last administrator.
+    """
     now = ctx.now()
     with ctx.db.transaction() as session:
-        staff = session.get(Staff, staff_id)
-        if staff is None:
-            raise NotFoundError(f"staff {staff_id!r} not found")
+        staff = existing(session, Staff, staff_id, "staff")
         if staff.id == caller.principal:
             raise WorkflowError("you cannot disable your own account")
         if staff.role == Role.ADMINISTRATOR.value:
@@ -390,4 +304,4 @@ def disable_staff(ctx: RegistryContext, caller: Caller, staff_id: str) -> Staff:
             object_type="staff",
             object_id=staff.id,
         )
-    return staff
+        return StaffView.of(staff)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 
 from clearance.errors import InvalidArgumentError
@@ -9,25 +11,68 @@ from registry.context import RegistryContext
 from registry.store import audit
 from registry.store.models import Appeal, Assessment, AuditEvent, Credential, Node, Organization, Person
 
+MAX_EVENTS = 1000
+DEFAULT_EVENTS = 100
+
+
+@dataclass(frozen=True)
+class AuditEventView:
+    """One event of the audit log, with the hashes that chain it to the one before."""
+
+    seq: int
+    at: int
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: str
+    """Canonical JSON, never personal data."""
+    hash: str
+    prev_hash: str
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditEventView:
+        return cls(
+            event.seq,
+            event.at,
+            event.actor,
+            event.action,
+            event.object_type,
+            event.object_id,
+            event.details,
+            event.hash,
+            event.prev_hash,
+        )
+
 
 def list_events(
     ctx: RegistryContext, *, after: int, action: str, object_id: str, limit: int
-) -> list[AuditEvent]:
+) -> list[AuditEventView]:
+    """Events after sequence ``after``, oldest first, of one action or object if named.
+
+    Raises:
+        InvalidArgumentError: a negative ``after`` or a ``limit`` out of bounds.
+    """
     if after < 0:
         raise InvalidArgumentError("after_sequence", "must not be negative")
-    if not 0 <= limit <= 1000:
-        raise InvalidArgumentError("limit", "must be between 0 and 1000")
-    query = select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit or 100)
+    if not 0 <= limit <= MAX_EVENTS:
+        raise InvalidArgumentError("limit", f"must be between 0 and {MAX_EVENTS}")
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.seq > after)
+        .order_by(AuditEvent.seq)
+        .limit(limit or DEFAULT_EVENTS)
+    )
     if action:
         query = query.where(AuditEvent.action == action)
     if object_id:
         query = query.where(AuditEvent.object_id == object_id)
-    with ctx.db.transaction() as session:
-        return list(session.execute(query).scalars().all())
+    with ctx.db.transaction(readonly=True) as session:
+        return [AuditEventView.of(event) for event in session.execute(query).scalars()]
 
 
 def verify_chain(ctx: RegistryContext) -> audit.ChainReport:
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return audit.verify_chain(session)
 
 
@@ -35,7 +80,7 @@ def counts(ctx: RegistryContext) -> dict[str, int]:
     """Aggregate counts by state: enough to oversee the system, too coarse to identify anyone."""
     now = ctx.now()
     out: dict[str, int] = {}
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         out["organizations"] = session.execute(select(func.count()).select_from(Organization)).scalar_one()
         out["organizations.facility_active"] = session.execute(
             select(func.count()).select_from(Organization).where(Organization.facility_active.is_(True))

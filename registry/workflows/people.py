@@ -10,21 +10,18 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clearance.errors import InvalidArgumentError, NotFoundError
-from registry.context import (
-    RegistryContext,
-    find_idempotent,
-    new_id,
-    remember_idempotent,
-    request_hash,
-    require_text,
-)
+from clearance.errors import InvalidArgumentError
+from registry.context import RegistryContext
 from registry.policy import Caller, Role, require_scope
 from registry.store import audit
+from registry.store.columns import new_id
 from registry.store.envelope import Sealed
+from registry.store.idempotency import IdempotencyKey
+from registry.store.lookup import existing
 from registry.store.models import Person
 from registry.workflows import lifecycle
-from registry.workflows.organizations import get_organization, next_token, page_bounds
+from registry.workflows.arguments import Page, PageRequest, of_organization, require_text
+from registry.workflows.organizations import get_organization
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 MAX_FAMILY = 50
@@ -79,11 +76,23 @@ class PersonalData:
         return cls(**raw, family=family)
 
 
+@dataclass(frozen=True)
+class PersonView:
+    """A person as the registry shows them: a pseudonymous record, never their personal data."""
+
+    id: str
+    subject: str
+    organization_id: str | None
+    enrolled_at: int
+
+    @classmethod
+    def of(cls, person: Person) -> PersonView:
+        return cls(person.id, person.subject, person.organization_id, person.enrolled_at)
+
+
 def get_person(session: Session, person_id: str) -> Person:
-    person = session.get(Person, person_id) if person_id else None
-    if person is None:
-        raise NotFoundError(f"person {person_id!r} not found")
-    return person
+    """Raises NotFoundError for an unknown id."""
+    return existing(session, Person, person_id, "person")
 
 
 def enroll_person(
@@ -93,14 +102,27 @@ def enroll_person(
     organization_id: str,
     data: PersonalData,
     idempotency_key: str = "",
-) -> Person:
+) -> PersonView:
+    """Enroll a person of an organization, their personal data sealed (idempotent per caller and key).
+
+    Raises:
+        InvalidArgumentError: the idempotency key is too long.
+        NotFoundError: unknown organization.
+        PermissionDeniedError: another organization's officer.
+        ConflictError: the key was used for another request.
+    """
     require_scope(caller, organization_id)
-    fingerprint = request_hash("enroll_person", {"org": organization_id, "data": data.to_bytes().decode()})
+    idempotency = IdempotencyKey.of(
+        caller.principal,
+        idempotency_key,
+        "enroll_person",
+        {"org": organization_id, "data": data.to_bytes().decode()},
+    )
     now = ctx.now()
     with ctx.db.transaction() as session:
-        earlier = find_idempotent(session, caller, idempotency_key, "enroll_person", fingerprint)
+        earlier = idempotency.earlier(session)
         if earlier is not None:
-            return get_person(session, earlier)
+            return PersonView.of(get_person(session, earlier))
         get_organization(session, organization_id)
         person_id = new_id("per")
         sealed = ctx.keys.kek.seal(person_id, data.to_bytes())
@@ -115,7 +137,7 @@ def enroll_person(
         )
         session.add(person)
         session.flush()
-        remember_idempotent(session, caller, idempotency_key, "enroll_person", fingerprint, person_id, now)
+        idempotency.remember(session, person_id, now)
         audit.append(
             session,
             at=now,
@@ -125,29 +147,28 @@ def enroll_person(
             object_id=person_id,
             details={"organization_id": organization_id, "subject": person.subject},
         )
-    return person
+        return PersonView.of(person)
 
 
-def read_person(ctx: RegistryContext, caller: Caller, person_id: str) -> Person:
-    with ctx.db.transaction() as session:
+def read_person(ctx: RegistryContext, caller: Caller, person_id: str) -> PersonView:
+    """Raises NotFoundError, or PermissionDeniedError for another organization's officer."""
+    with ctx.db.transaction(readonly=True) as session:
         person = get_person(session, person_id)
         require_scope(caller, person.organization_id)
-        return person
+        return PersonView.of(person)
 
 
 def list_people(
-    ctx: RegistryContext, caller: Caller, *, organization_id: str, page_size: int, page_token: str
-) -> tuple[list[Person], str]:
-    if caller.role is Role.SECURITY_OFFICER:
-        organization_id = organization_id or (caller.organization_id or "")
-        require_scope(caller, organization_id)
-    limit, offset = page_bounds(page_size, page_token)
-    with ctx.db.transaction() as session:
-        query = select(Person).order_by(Person.enrolled_at, Person.id)
-        if organization_id:
-            query = query.where(Person.organization_id == organization_id)
-        rows = list(session.execute(query.limit(limit).offset(offset)).scalars().all())
-    return rows, next_token(offset, limit, len(rows))
+    ctx: RegistryContext, caller: Caller, *, organization_id: str, page: PageRequest
+) -> Page[PersonView]:
+    """People, in enrollment order (of one organization; always the officer's own for an officer).
+
+    Raises:
+        PermissionDeniedError: an officer naming another organization.
+    """
+    query = select(Person).order_by(Person.enrolled_at, Person.id)
+    query = of_organization(query, Person.organization_id, caller, organization_id)
+    return page.read(ctx.db, query, PersonView.of)
 
 
 def unseal(ctx: RegistryContext, person: Person) -> PersonalData:
@@ -183,7 +204,7 @@ def read_personal_data(ctx: RegistryContext, caller: Caller, *, person_id: str, 
 
 def set_affiliation(
     ctx: RegistryContext, caller: Caller, *, person_id: str, organization_id: str, reason: str
-) -> tuple[Person, int]:
+) -> tuple[PersonView, int]:
     """Move a person to another organization or end their affiliation.
 
     Ending or changing the affiliation suspends the person's valid credentials
@@ -222,6 +243,4 @@ def set_affiliation(
                 "suspended": suspended,
             },
         )
-    if suspended:
-        ctx.changed()
-    return person, suspended
+        return PersonView.of(person), suspended

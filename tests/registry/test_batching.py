@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from clearance.errors import StorageError
-from registry.store.batching import WriteBatcher
+from clearance.errors import ClearanceError, StorageError
+from registry.store.batching import WriteBatcher, Written
 from registry.store.db import Database
 
 pytestmark = pytest.mark.database
@@ -29,29 +28,33 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def _aborting_once(sqlstate: str, result: str, calls: list[str]) -> Any:
-    def apply(session: Session) -> tuple[str, list[Any]]:
-        calls.append(result)
-        if len(calls) == 1:
-            raise OperationalError("INSERT ...", {}, _DriverError(sqlstate))
-        return result, []
+class AbortingOnce:
+    """A group writer whose first batch the database aborts with ``sqlstate``."""
 
-    return apply
+    def __init__(self, sqlstate: str) -> None:
+        self.sqlstate = sqlstate
+        self.calls: list[list[str]] = []
+
+    def write_group(self, session: Session, payloads: Sequence[str]) -> list[Written[str] | ClearanceError]:
+        self.calls.append(list(payloads))
+        if len(self.calls) == 1:
+            raise OperationalError("INSERT ...", {}, _DriverError(self.sqlstate))
+        return [Written(payload) for payload in payloads]
 
 
 @pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
 def test_a_deadlocked_batch_is_run_again_job_by_job(db: Database, sqlstate: str) -> None:
     batcher = WriteBatcher(db)
-    calls: list[str] = []
+    writer = AbortingOnce(sqlstate)
 
-    assert batcher.submit(_aborting_once(sqlstate, "issued", calls)) == "issued"
-    assert calls == ["issued", "issued"]
+    assert batcher.submit(writer, "issued") == "issued"
+    assert writer.calls == [["issued"], ["issued"]]
 
 
 def test_an_error_that_is_not_transient_fails_the_batch(db: Database) -> None:
     batcher = WriteBatcher(db)
-    calls: list[str] = []
+    writer = AbortingOnce("08006")
 
     with pytest.raises(StorageError, match="database unavailable or busy"):
-        batcher.submit(_aborting_once("08006", "issued", calls))
-    assert calls == ["issued"]
+        batcher.submit(writer, "issued")
+    assert writer.calls == [["issued"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,7 +20,9 @@ from clearance.keys import PublicKey, SigningKey
 from clearance.sdjwt import split
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
-from registry.workflows import issuance
+from registry.context import CredentialSigner
+from registry.signing import CredentialSpec
+from registry.store.batching import WriteBatcher
 from tests.factories import Holder, refused
 from tests.registry.conftest import (
     CATEGORIES,
@@ -249,18 +252,25 @@ def test_a_repeated_request_with_one_idempotency_key_returns_the_first_credentia
     assert [e.object_id for e in registry.audit_events() if e.action == "credential.issue"] == [first.id]
 
 
-class SlowFirstBatch:
-    """The first issuance batch reads slowly, so the requests behind it queue up into one batch."""
+class HeldFirstBatch:
+    """Holds the first issuance batch at its read until ``behind`` more requests wait for the writer,
+    so that they make the next batch together."""
 
-    def __init__(self) -> None:
+    def __init__(self, writer: WriteBatcher, behind: int) -> None:
+        self.writer = writer
+        self.behind = behind
         self.entered = threading.Event()
+        self.all_behind = False
 
     def __call__(
         self, conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
     ) -> None:
         if not self.entered.is_set() and statement.lstrip().upper().startswith("SELECT ASSESSMENTS.ID"):
             self.entered.set()
-            time.sleep(0.5)
+            deadline = time.monotonic() + 20
+            while not (all_behind := self.writer.waiting >= self.behind) and time.monotonic() < deadline:
+                time.sleep(0.005)  # waits for a condition, not for time to pass
+            self.all_behind = all_behind
 
 
 def test_impatient_retries_with_one_idempotency_key_all_get_the_one_credential(registry: Registry) -> None:
@@ -268,12 +278,12 @@ def test_impatient_retries_with_one_idempotency_key_all_get_the_one_credential(r
     holder = Holder()
     adjudicator = registry.adjudicator
     adjudicator.staff.WhoAmI(pb.WhoAmIRequest())  # known to the registry before the rush
-    slow = SlowFirstBatch()
-    event.listen(registry.ctx.db.engine, "before_cursor_execute", slow)
+    held = HeldFirstBatch(registry.ctx.writer, behind=12)
+    event.listen(registry.ctx.db.engine, "before_cursor_execute", held)
     try:
         with ThreadPoolExecutor(13) as pool:
             pool.submit(registry.issue, cleared.assessment.id, idempotency_key="first", by=adjudicator)
-            assert slow.entered.wait(10)
+            assert held.entered.wait(10)
             retries = [
                 pool.submit(
                     registry.issue, cleared.assessment.id, holder=holder, idempotency_key="k", by=adjudicator
@@ -282,8 +292,9 @@ def test_impatient_retries_with_one_idempotency_key_all_get_the_one_credential(r
             ]
             ids = {retry.result().id for retry in retries}
     finally:
-        event.remove(registry.ctx.db.engine, "before_cursor_execute", slow)
+        event.remove(registry.ctx.db.engine, "before_cursor_execute", held)
 
+    assert held.all_behind, "the twelve retries queued up behind the first batch"
     assert len(ids) == 1
     assert registry.count("credentials") == 2
 
@@ -421,37 +432,54 @@ def _status_index_signed_in(sd_jwt: str) -> int:
     return int(payload["status"]["status_list"]["idx"])
 
 
-def test_an_index_taken_while_a_bulk_load_signs_is_replaced_and_signed_again(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class SignerThatLosesAnIndex:
+    """The registry's signer, except that once it has signed its first batch, another issuance takes
+    one of that batch's status indices: what a concurrent issuance may do while a bulk load signs."""
+
+    def __init__(self, registry: Registry, inner: CredentialSigner, squatter_assessment: str) -> None:
+        self.registry = registry
+        self.inner = inner
+        self.squatter_assessment = squatter_assessment
+        self.signed: list[list[int]] = []
+        """The status indices of each batch signed, in order."""
+        self.squatted: int | None = None
+        self.squatter: IssuedCredential | None = None
+
+    def sign(self, specs: Sequence[CredentialSpec]) -> list[str]:
+        tokens = self.inner.sign(specs)
+        self.signed.append([spec.status_index for spec in specs])
+        if self.squatted is None:
+            squatted = self.squatted = specs[1].status_index
+            ctx = self.registry.ctx
+            draw = ctx.random_index
+            ctx.random_index = lambda _size: squatted  # the other issuance draws the index just signed
+            try:
+                self.squatter = self.registry.issue(self.squatter_assessment)
+            finally:
+                ctx.random_index = draw
+        return tokens
+
+
+def test_an_index_taken_while_a_bulk_load_signs_is_replaced_and_signed_again(registry: Registry) -> None:
     """A bulk load signs before it takes the list's lock; what another issuance took meanwhile is redone."""
     org = registry.new_organization()
     bulk_people = [registry.cleared_person(organization=org) for _ in range(3)]
     other = registry.cleared_person(organization=org)
-    sign_plan = issuance._sign_plan
-    squatted: list[int] = []
-    squatter: list[IssuedCredential] = []
-    plans_signed: list[int] = []
-
-    def sign_then_lose_an_index(ctx: Any, plan: Any, list_row: Any, now: int) -> Any:
-        signed = sign_plan(ctx, plan, list_row, now)
-        plans_signed.append(len(plan.planned))
-        if not squatted:  # the first (unlocked) signing: another issuance takes one of its indices
-            squatted.append(plan.indices[1])
-            with monkeypatch.context() as patch:
-                patch.setattr("registry.workflows.issuance.secrets.randbelow", lambda _n: squatted[0])
-                squatter.append(registry.issue(other.assessment.id))
-        return signed
-
-    monkeypatch.setattr(issuance, "_sign_plan", sign_then_lose_an_index)
+    assert registry.ctx.signer is not None
+    signer = SignerThatLosesAnIndex(registry, registry.ctx.signer, other.assessment.id)
+    registry.ctx.signer = signer
     holders = [Holder() for _ in bulk_people]
-    results = registry.admin.credentials.BulkIssueCredentials(
-        bulk_request(*(p.assessment.id for p in bulk_people), holders=holders)
-    ).results
+    try:
+        results = registry.admin.credentials.BulkIssueCredentials(
+            bulk_request(*(p.assessment.id for p in bulk_people), holders=holders)
+        ).results
+    finally:
+        registry.ctx.signer = signer.inner
 
     indices = [r.credential.status_index for r in results]
-    assert squatter[0].record.status_index == squatted[0]
-    assert squatted[0] not in indices
+    assert signer.squatter is not None
+    assert signer.squatter.record.status_index == signer.squatted
+    assert signer.squatted not in indices
     assert len(set(indices)) == 3
     assert [_status_index_signed_in(r.sd_jwt) for r in results] == indices
     verifier = registry.verifier()
@@ -459,7 +487,11 @@ def test_an_index_taken_while_a_bulk_load_signs_is_replaced_and_signed_again(
         issued = IssuedCredential(result.credential, result.sd_jwt, holder)
         verifier.verify(registry.present(issued, verifier), now=registry.clock())
     assert registry.count("credentials") == 4
-    assert plans_signed == [3], "signed once before the lock; only the lost index was signed again"
+    drafted, *later = signer.signed
+    assert later == [[signer.squatted], [indices[1]]], (
+        "signed once before the lock; only the lost index again"
+    )
+    assert [drafted[0], drafted[2]] == [indices[0], indices[2]]
 
 
 def test_concurrent_bulk_loads_share_no_status_index_and_sign_the_one_they_hold(registry: Registry) -> None:

@@ -167,6 +167,35 @@ def test_a_revocation_reaches_an_up_to_date_subscriber_as_one_delta(
     assert subscription.until_idle() == [], "nothing else was sent"
 
 
+class CountingListener:
+    """A publication listener (as the hub is one) that counts how often it is told."""
+
+    def __init__(self) -> None:
+        self.told = 0
+
+    def publications_changed(self) -> None:
+        self.told += 1
+
+
+def test_listeners_are_told_once_of_each_committed_change_to_what_is_published(registry: Registry) -> None:
+    listener = CountingListener()
+    issued = registry.issue(registry.cleared_person().assessment.id)
+    registry.ctx.listeners.append(listener)
+
+    registry.new_organization()  # nothing published changes
+    assert listener.told == 0
+    with registry.database_fails_at("INSERT INTO audit_events"):  # the status change rolls back
+        fails_with(
+            grpc.StatusCode.UNAVAILABLE,
+            lambda: registry.adjudicator.credentials.RevokeCredential(
+                pb.RevokeCredentialRequest(id=issued.id, reason="left")
+            ),
+        )
+    assert listener.told == 0
+    registry.adjudicator.credentials.RevokeCredential(pb.RevokeCredentialRequest(id=issued.id, reason="left"))
+    assert listener.told == 1
+
+
 def test_a_subscriber_behind_by_a_few_changes_receives_just_those_deltas(
     registry: Registry, subscribe: Subscribe
 ) -> None:

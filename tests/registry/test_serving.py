@@ -19,6 +19,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from sqlalchemy import Connection, event
 
 from clearance.errors import InvalidArgumentError
 from clearance.v1 import registry_pb2 as pb
@@ -171,19 +172,26 @@ def test_metrics_count_calls_by_method_and_code_on_their_own_port(tmp_path: Path
     assert "clearance_rpc_latency_seconds_bucket" in text
 
 
+def _refuses_new_calls(port: int) -> bool:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.RpcError:
+            return True
+    return False
+
+
 def test_a_stop_lets_a_call_in_flight_finish(tmp_path: Path, database_url: str) -> None:
     ctx, _admin = init_registry(tmp_path / "registry", jurisdiction="JP", database_url=database_url)
     running = server.start(ctx, "127.0.0.1:0", insecure=True)
-    slow_started, results = threading.Event(), []
-    original = ctx.db.transaction
+    in_flight, release, results = threading.Event(), threading.Event(), []
 
-    def slow_transaction(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if threading.current_thread().name.startswith("rpc"):
-            slow_started.set()
-            time.sleep(0.5)
-        return original(*args, **kwargs)
+    def hold_the_first_call(_connection: Connection) -> None:  # the database begins its transaction
+        if threading.current_thread().name.startswith("rpc") and not in_flight.is_set():
+            in_flight.set()
+            release.wait(10)
 
-    ctx.db.transaction = slow_transaction  # type: ignore[method-assign]
+    event.listen(ctx.db.engine, "begin", hold_the_first_call, insert=True)  # before any lock is taken
 
     def call() -> None:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
@@ -193,9 +201,16 @@ def test_a_stop_lets_a_call_in_flight_finish(tmp_path: Path, database_url: str) 
 
     caller = threading.Thread(target=call)
     caller.start()
-    assert slow_started.wait(5)
-    running.stop(grace=5.0)
+    assert in_flight.wait(5)
+    stopper = threading.Thread(target=running.stop, kwargs={"grace": 5.0})
+    stopper.start()
+    deadline = time.monotonic() + 10
+    while not (stopping := _refuses_new_calls(running.port)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # waits for the server to stop taking calls, not for time to pass
+    release.set()
+    stopper.join(10)
     caller.join(10)
     ctx.close()
+    assert stopping, "the server stopped taking new calls while one was in flight"
     assert len(results) == 1
     assert results[0].bundle

@@ -18,9 +18,10 @@ from registry.api.conversions import (
     assessment_pb,
     enum,
     notice_pb,
+    page,
 )
 from registry.api.servicers.base import ServicerBase
-from registry.workflows import assessments
+from registry.workflows import appeals, assessments
 
 
 class AssessmentServicer(ServicerBase, rpc.AssessmentServiceServicer):
@@ -95,17 +96,14 @@ class AssessmentServicer(ServicerBase, rpc.AssessmentServiceServicer):
     def ListAssessments(
         self, request: pb.ListAssessmentsRequest, context: grpc.ServicerContext
     ) -> pb.ListAssessmentsResponse:
-        state = enum(ASSESSMENT_STATES_BACK, request.state, "state", optional=True)
-        views, token = assessments.list_assessments(
+        listed = assessments.list_assessments(
             self.ctx,
-            caller(),
             person_id=request.person_id,
-            state=state.value if state else "",
-            page_size=request.page.page_size,
-            page_token=request.page.page_token,
+            state=enum(ASSESSMENT_STATES_BACK, request.state, "state", optional=True),
+            page=page(request.page),
         )
         return pb.ListAssessmentsResponse(
-            assessments=[assessment_pb(v) for v in views], next_page_token=token
+            assessments=[assessment_pb(v) for v in listed.items], next_page_token=listed.next_page_token
         )
 
     @handler
@@ -118,7 +116,7 @@ class AssessmentServicer(ServicerBase, rpc.AssessmentServiceServicer):
     def FileAppeal(
         self, request: pb.FileAppealRequest, context: grpc.ServicerContext
     ) -> pb.FileAppealResponse:
-        view = assessments.file_appeal(
+        view = appeals.file_appeal(
             self.ctx, caller(), assessment_id=request.assessment_id, grounds=request.grounds
         )
         return pb.FileAppealResponse(appeal=appeal_pb(view))
@@ -127,7 +125,7 @@ class AssessmentServicer(ServicerBase, rpc.AssessmentServiceServicer):
     def ResolveAppeal(
         self, request: pb.ResolveAppealRequest, context: grpc.ServicerContext
     ) -> pb.ResolveAppealResponse:
-        appeal, view = assessments.resolve_appeal(
+        appeal, view = appeals.resolve_appeal(
             self.ctx,
             caller(),
             appeal_id=request.appeal_id,
@@ -140,8 +138,11 @@ class AssessmentServicer(ServicerBase, rpc.AssessmentServiceServicer):
     def ListAppeals(
         self, request: pb.ListAppealsRequest, context: grpc.ServicerContext
     ) -> pb.ListAppealsResponse:
-        state = enum(APPEAL_STATES_BACK, request.state, "state", optional=True)
-        views, token = assessments.list_appeals(
-            self.ctx, state=state or "", page_size=request.page.page_size, page_token=request.page.page_token
+        listed = appeals.list_appeals(
+            self.ctx,
+            state=enum(APPEAL_STATES_BACK, request.state, "state", optional=True),
+            page=page(request.page),
         )
-        return pb.ListAppealsResponse(appeals=[appeal_pb(v) for v in views], next_page_token=token)
+        return pb.ListAppealsResponse(
+            appeals=[appeal_pb(v) for v in listed.items], next_page_token=listed.next_page_token
+        )

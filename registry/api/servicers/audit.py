@@ -7,7 +7,7 @@ import grpc
 from clearance.rpc import handler
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
-from registry.api.conversions import ts
+from registry.api.conversions import audit_event_pb, chain_report_pb
 from registry.api.servicers.base import ServicerBase
 from registry.workflows import oversight
 
@@ -24,35 +24,13 @@ class AuditServicer(ServicerBase, rpc.AuditServiceServicer):
             object_id=request.object_id,
             limit=request.limit,
         )
-        return pb.ListAuditEventsResponse(
-            events=[
-                pb.AuditEvent(
-                    sequence=e.seq,
-                    at=ts(e.at),
-                    actor=e.actor,
-                    action=e.action,
-                    object_type=e.object_type,
-                    object_id=e.object_id,
-                    details_json=e.details,
-                    hash=e.hash,
-                    previous_hash=e.prev_hash,
-                )
-                for e in events
-            ]
-        )
+        return pb.ListAuditEventsResponse(events=[audit_event_pb(e) for e in events])
 
     @handler
     def VerifyAuditChain(
         self, request: pb.VerifyAuditChainRequest, context: grpc.ServicerContext
     ) -> pb.VerifyAuditChainResponse:
-        report = oversight.verify_chain(self.ctx)
-        return pb.VerifyAuditChainResponse(
-            intact=report.intact,
-            events_checked=report.events_checked,
-            broken_at=report.broken_at,
-            problem=report.problem,
-            head_hash=report.head_hash,
-        )
+        return chain_report_pb(oversight.verify_chain(self.ctx))
 
     @handler
     def GetStatistics(

@@ -10,7 +10,7 @@ from clearance.v1 import registry_pb2_grpc as rpc
 from registry.api.auth import caller
 from registry.api.conversions import KINDS, enum, node_pb, organization_pb, page, seconds, ts
 from registry.api.servicers.base import ServicerBase
-from registry.workflows import lifecycle, organizations
+from registry.workflows import enrollment, lifecycle, organizations
 
 
 class OrganizationServicer(ServicerBase, rpc.OrganizationServiceServicer):
@@ -40,9 +40,9 @@ class OrganizationServicer(ServicerBase, rpc.OrganizationServiceServicer):
     def ListOrganizations(
         self, request: pb.ListOrganizationsRequest, context: grpc.ServicerContext
     ) -> pb.ListOrganizationsResponse:
-        rows, token = organizations.list_organizations(self.ctx, *page(request.page))
+        listed = organizations.list_organizations(self.ctx, page(request.page))
         return pb.ListOrganizationsResponse(
-            organizations=[organization_pb(o) for o in rows], next_page_token=token
+            organizations=[organization_pb(o) for o in listed.items], next_page_token=listed.next_page_token
         )
 
     @handler
@@ -74,23 +74,18 @@ class OrganizationServicer(ServicerBase, rpc.OrganizationServiceServicer):
     def CreateEnrollmentToken(
         self, request: pb.CreateEnrollmentTokenRequest, context: grpc.ServicerContext
     ) -> pb.CreateEnrollmentTokenResponse:
-        issued = organizations.create_enrollment_token(
+        issued = enrollment.create_enrollment_token(
             self.ctx, caller(), organization_id=request.organization_id, ttl_seconds=request.ttl_seconds
         )
-        root = self.ctx.keys.root
         return pb.CreateEnrollmentTokenResponse(
-            token=issued.token,
-            expires_at=ts(issued.expires_at),
-            root_fingerprint=root.kid if root else "",
+            token=issued.token, expires_at=ts(issued.expires_at), root_fingerprint=issued.root_fingerprint
         )
 
     @handler
     def ListNodes(self, request: pb.ListNodesRequest, context: grpc.ServicerContext) -> pb.ListNodesResponse:
-        rows, token = organizations.list_nodes(
-            self.ctx,
-            caller(),
-            organization_id=request.organization_id,
-            page_size=request.page.page_size,
-            page_token=request.page.page_token,
+        listed = enrollment.list_nodes(
+            self.ctx, caller(), organization_id=request.organization_id, page=page(request.page)
         )
-        return pb.ListNodesResponse(nodes=[node_pb(n) for n in rows], next_page_token=token)
+        return pb.ListNodesResponse(
+            nodes=[node_pb(n) for n in listed.items], next_page_token=listed.next_page_token
+        )

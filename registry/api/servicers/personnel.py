@@ -8,7 +8,7 @@ from clearance.rpc import handler
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
 from registry.api.auth import caller
-from registry.api.conversions import person_pb, personal_data_from, personal_data_pb
+from registry.api.conversions import page, person_pb, personal_data_from, personal_data_pb
 from registry.api.servicers.base import ServicerBase
 from registry.workflows import people
 
@@ -35,14 +35,12 @@ class PersonnelServicer(ServicerBase, rpc.PersonnelServiceServicer):
     def ListPeople(
         self, request: pb.ListPeopleRequest, context: grpc.ServicerContext
     ) -> pb.ListPeopleResponse:
-        rows, token = people.list_people(
-            self.ctx,
-            caller(),
-            organization_id=request.organization_id,
-            page_size=request.page.page_size,
-            page_token=request.page.page_token,
+        listed = people.list_people(
+            self.ctx, caller(), organization_id=request.organization_id, page=page(request.page)
         )
-        return pb.ListPeopleResponse(people=[person_pb(p) for p in rows], next_page_token=token)
+        return pb.ListPeopleResponse(
+            people=[person_pb(p) for p in listed.items], next_page_token=listed.next_page_token
+        )
 
     @handler
     def ReadPersonalData(

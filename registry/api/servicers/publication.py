@@ -13,9 +13,10 @@ from clearance.keys import jwks
 from clearance.rpc import handler, status_code
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
-from registry.api.servicers.base import ServicerBase, root_jwk_json
+from registry.api.servicers.base import ServicerBase
 from registry.context import RegistryContext
 from registry.publication import publisher
+from registry.workflows.federation import root_jwk_json
 
 
 class PublicationServicer(ServicerBase, rpc.PublicationServiceServicer):

@@ -31,8 +31,10 @@ class StaffServicer(ServicerBase, rpc.StaffServiceServicer):
 
     @handler
     def ListStaff(self, request: pb.ListStaffRequest, context: grpc.ServicerContext) -> pb.ListStaffResponse:
-        rows, token = organizations.list_staff(self.ctx, *page(request.page))
-        return pb.ListStaffResponse(staff=[staff_pb(s) for s in rows], next_page_token=token)
+        listed = organizations.list_staff(self.ctx, page(request.page))
+        return pb.ListStaffResponse(
+            staff=[staff_pb(s) for s in listed.items], next_page_token=listed.next_page_token
+        )
 
     @handler
     def DisableStaff(
@@ -44,10 +46,10 @@ class StaffServicer(ServicerBase, rpc.StaffServiceServicer):
 
     @handler
     def WhoAmI(self, request: pb.WhoAmIRequest, context: grpc.ServicerContext) -> pb.WhoAmIResponse:
-        who = caller()
+        identity = organizations.who_am_i(self.ctx, caller())
         return pb.WhoAmIResponse(
-            principal=who.principal,
-            role=ROLES_BACK[who.role],
-            organization_id=who.organization_id or "",
-            jurisdiction=self.ctx.config.jurisdiction,
+            principal=identity.caller.principal,
+            role=ROLES_BACK[identity.caller.role],
+            organization_id=identity.caller.organization_id or "",
+            jurisdiction=identity.jurisdiction,
         )
