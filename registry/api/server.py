@@ -175,7 +175,9 @@ class RunningRegistry:
         if self.server is not None:
             self.serving.run(self.server.stop(grace), timeout=grace + 5)
             self.server = None
-            gc.collect()  # the server's native half goes now, with gRPC's poller thread if it was the last
+            # The server's native half goes now, on the loop (gRPC's poller, if this was the last
+            # server, unregisters itself from the loop there).
+            self.serving.run(_collect_garbage())
         self.serving.release()
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
@@ -188,6 +190,10 @@ class RunningRegistry:
     def load(self) -> dict[str, int]:
         """What the server holds now: admitted calls and streams by class, and this process's threads."""
         return {**self.interceptor.admission.counts, "threads": threading.active_count()}
+
+
+async def _collect_garbage() -> None:
+    gc.collect()
 
 
 def open_context(
