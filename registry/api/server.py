@@ -136,6 +136,7 @@ class ServingLoop:
             ServingLoop._shared = None
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+        gc.collect()  # the stopped servers' native halves, while no loop runs to be told of it
         self.loop.close()
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -174,10 +175,7 @@ class RunningRegistry:
         metrics.forget(self.ctx)
         if self.server is not None:
             self.serving.run(self.server.stop(grace), timeout=grace + 5)
-            self.server = None
-            # The server's native half goes now, on the loop (gRPC's poller, if this was the last
-            # server, unregisters itself from the loop there).
-            self.serving.run(_collect_garbage())
+            self.server = None  # gRPC's engine ends (with its poller thread) once its last server is gone
         self.serving.release()
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
@@ -190,10 +188,6 @@ class RunningRegistry:
     def load(self) -> dict[str, int]:
         """What the server holds now: admitted calls and streams by class, and this process's threads."""
         return {**self.interceptor.admission.counts, "threads": threading.active_count()}
-
-
-async def _collect_garbage() -> None:
-    gc.collect()
 
 
 def open_context(

@@ -138,6 +138,16 @@ class PublicationHub:
         self._reads.shutdown(wait=False, cancel_futures=True)
 
     @property
+    def feed(self) -> ChangeFeed:
+        """How this hub hears of other replicas' commits."""
+        return self._feed
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between looks when nothing is announced (a backstop where changes are announced)."""
+        return self._interval
+
+    @property
     def stopped(self) -> bool:
         return self._stop.is_set()
 

@@ -6,6 +6,7 @@ The process prints its port, then serves until its standard input closes.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -53,14 +54,17 @@ class RegistryProcess:
         return children_of(self.pid)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            assert self.process.stdin is not None
+        """Let it stop (or reap it if it was killed) and close its pipes."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        with contextlib.suppress(BrokenPipeError):
             self.process.stdin.close()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
 
 
 def children_of(pid: int) -> list[int]:
