@@ -62,6 +62,8 @@ VERIFIED_TOKENS = 16_384
 """Tokens whose signature was checked, remembered until they expire."""
 PENDING_LOOKUPS = 64
 """Look-ups of new ``kid`` values queued at once; beyond, a call is refused (RESOURCE_EXHAUSTED)."""
+PENDING_CHECKS = 1_024
+"""Account checks of verified callers (stream openings) queued at once; beyond, RESOURCE_EXHAUSTED."""
 LOOKUP_THREADS = 2
 
 
@@ -144,6 +146,7 @@ class Authenticator:
         self.lookups = futures.ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="auth-lookup")
         """The small pool that reads keys and account flags for calls not yet admitted."""
         self._pending = 0
+        self._checking = 0
         self.database_lookups = 0
         """How many ``kid`` look-ups reached the database (for tests and metrics)."""
 
@@ -184,17 +187,26 @@ class Authenticator:
         self._tokens.put(token, known.caller, ttl=max(0, claims.expires_at - now))
         return known.caller
 
+    def preload(self) -> int:
+        """Remember every registered key now (at start), so a reconnecting crowd needs no look-up.
+
+        Returns:
+            How many keys were loaded (at most :data:`KNOWN_KEYS`).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        with self._ctx.db.connection(readonly=True) as connection:
+            rows = connection.execute(_principals().limit(KNOWN_KEYS)).all()
+        for _table, principal, role, organization, jwk, kid in rows:
+            key = PublicKey.from_jwk(json.loads(jwk))
+            self._known.put(kid, KnownKey(key, Caller(principal, Role(role), organization)))
+        return len(rows)
+
     def _lookup(self, kid: str) -> KnownKey | None:
         """One query for the key ``kid`` among staff and nodes (in a look-up thread)."""
         self.database_lookups += 1
-        query = union_all(
-            select(literal("staff"), Staff.id, Staff.role, Staff.organization_id, Staff.public_jwk).where(
-                Staff.key_thumbprint == kid
-            ),
-            select(
-                literal("node"), Node.id, literal(Role.NODE.value), Node.organization_id, Node.public_jwk
-            ).where(Node.key_thumbprint == kid),
-        )
+        query = _principals(kid)
         with self._ctx.db.connection(readonly=True) as connection:
             row = connection.execute(query).first()
         if row is None:
@@ -212,13 +224,13 @@ class Authenticator:
             RateLimitedError: too many look-ups are queued.
             StorageError: the database failed.
         """
-        if self._pending >= PENDING_LOOKUPS:
+        if self._checking >= PENDING_CHECKS:
             raise RateLimitedError("too many accounts are being checked; try again")
-        self._pending += 1
+        self._checking += 1
         try:
             await asyncio.get_running_loop().run_in_executor(self.lookups, self.require_enabled, who)
         finally:
-            self._pending -= 1
+            self._checking -= 1
 
     def require_enabled(self, who: Caller) -> None:
         """Refuse a disabled (or deleted) account: one primary-key read, on every call.
@@ -243,3 +255,22 @@ class Authenticator:
 
     def close(self) -> None:
         self.lookups.shutdown(wait=False, cancel_futures=True)
+
+
+def _principals(kid: str | None = None) -> Any:
+    """Staff and nodes as (table, id, role, organization, public JWK, kid), for one ``kid`` or all."""
+    staff = select(
+        literal("staff"), Staff.id, Staff.role, Staff.organization_id, Staff.public_jwk, Staff.key_thumbprint
+    )
+    nodes = select(
+        literal("node"),
+        Node.id,
+        literal(Role.NODE.value),
+        Node.organization_id,
+        Node.public_jwk,
+        Node.key_thumbprint,
+    )
+    if kid is not None:
+        staff = staff.where(Staff.key_thumbprint == kid)
+        nodes = nodes.where(Node.key_thumbprint == kid)
+    return union_all(staff, nodes)

@@ -34,7 +34,13 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import DecodeError
 
-from clearance.errors import AuthenticationError, ClearanceError, InvalidArgumentError, PermissionDeniedError
+from clearance.errors import (
+    AuthenticationError,
+    ClearanceError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
 from clearance.rpc import status_code
 from registry.api.admission import Admission, ServingLimits, Slot
 from registry.api.auth import Authenticator, bearer_token, current_caller
@@ -82,10 +88,10 @@ class ThreadContext(grpc.ServicerContext):
     def is_active(self) -> bool:
         return not self._context.done()
 
-    def time_remaining(self) -> float | None:
+    def time_remaining(self) -> Any:  # seconds, or None without a deadline (as gRPC's own)
         return self._context.time_remaining()
 
-    def cancel(self) -> None:
+    def cancel(self) -> NoReturn:
         raise _AbortedError(grpc.StatusCode.CANCELLED, "cancelled by the server")
 
     def add_callback(self, callback: Callable[[], None]) -> bool:
@@ -195,11 +201,14 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             who = await self._identify(method, details.invocation_metadata)
         except ClearanceError as exc:
             return _refusal(status_code(exc), str(exc))
+        served: grpc.RpcMethodHandler[Any, Any]
         if handler.request_streaming:
-            return self._streaming_requests(handler, who)
-        if handler.response_streaming:
-            return self._server_stream(handler, method, who)
-        return self._unary(handler, method, who)
+            served = self._streaming_requests(handler, who)
+        elif handler.response_streaming:
+            served = self._server_stream(handler, method, who)
+        else:
+            served = self._unary(handler, method, who)
+        return served
 
     async def _identify(self, method: str, metadata: Sequence[tuple[str, Any]] | None) -> Caller | None:
         token = bearer_token(metadata)
@@ -214,6 +223,8 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             try:  # a subscriber's credential earns it a reserved place (see admission)
                 who = await self._auth.authenticate(token)
                 await self._auth.check_enabled(who)
+            except RateLimitedError:
+                raise  # not checked yet: come back later (a node's place is not taken by a stranger's)
             except ClearanceError:  # a public method is served anyway, as to anyone
                 return None
             return who
@@ -253,7 +264,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
     def _run_sync(
         self,
-        behavior: Callable[[Any, grpc.ServicerContext], Any],
+        behavior: Any,
         deserializer: Callable[[bytes], Any] | None,
         raw: bytes,
         who: Caller | None,
@@ -270,8 +281,10 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         finally:
             current_caller.reset(token)
 
-    def _unary(self, handler: grpc.RpcMethodHandler[Any, Any], method: str, who: Caller | None) -> Any:
-        behavior = handler.unary_unary
+    def _unary(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str, who: Caller | None
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        behavior: Any = handler.unary_unary
         deserializer = handler.request_deserializer
         is_async = inspect.iscoroutinefunction(behavior)
         name = method.rsplit("/", 1)[-1]
@@ -314,8 +327,8 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
     def _server_stream(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str, who: Caller | None
-    ) -> Any:
-        behavior = handler.unary_stream
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        behavior: Any = handler.unary_stream
         deserializer = handler.request_deserializer
         if not (inspect.isasyncgenfunction(behavior) or inspect.iscoroutinefunction(behavior)):
             # A synchronous stream would hold a worker thread for its lifetime: none is served.
@@ -346,9 +359,11 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.stream_stream_rpc_method_handler(serve, None, handler.response_serializer)
 
-    def _streaming_requests(self, handler: grpc.RpcMethodHandler[Any, Any], who: Caller | None) -> Any:
+    def _streaming_requests(
+        self, handler: grpc.RpcMethodHandler[Any, Any], who: Caller | None
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         """Client-streaming methods (server reflection only): admitted as streams."""
-        stream_stream = handler.stream_stream
+        stream_stream: Any = handler.stream_stream
         if stream_stream is None or not (
             inspect.isasyncgenfunction(stream_stream) or inspect.iscoroutinefunction(stream_stream)
         ):

@@ -237,6 +237,7 @@ def start(
     ctx.listeners.append(hub)
     publisher.ensure_fresh(ctx)
     authenticator = Authenticator(ctx)
+    authenticator.preload()
     executor = futures.ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="rpc")
     interceptor = ServingInterceptor(
         authenticator=authenticator, limits=limits, executor=executor, observe=metrics.observe_call

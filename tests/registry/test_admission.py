@@ -11,6 +11,7 @@ import collections
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -62,7 +63,7 @@ class StalledCalls:
     def __init__(self, endpoint: str, method: str, count: int, *, token: str | None = None) -> None:
         self.release = threading.Event()
         self.channel = grpc.insecure_channel(endpoint)
-        call = self.channel.stream_unary(method)
+        call: grpc.StreamUnaryMultiCallable[bytes, bytes] = self.channel.stream_unary(method)
         metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.calls = [call.future(self._never(), timeout=60, metadata=metadata) for _ in range(count)]
 
@@ -171,7 +172,7 @@ def test_strangers_holding_thousands_of_streams_starve_neither_staff_nor_enrolle
         # 2,000 anonymous streams from 4 connections: 1,500 are held (no thread each), the rest refused.
         for _ in range(4):  # each its own connection (a connection carries 1,024 streams at most)
             strangers.append(open_channel(registry.endpoint, insecure=True, own_connection=True))
-        calls = [
+        calls: list[Any] = [  # the calls' done() and code() are not in the stubs' types
             rpc.PublicationServiceStub(channel).Watch(pb.WatchRequest(), timeout=120)
             for channel in strangers
             for _ in range(500)

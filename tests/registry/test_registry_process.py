@@ -59,7 +59,7 @@ def test_oversized_anonymous_messages_are_refused_before_they_are_buffered(
         for _ in range(3):  # the first calls' own allocations are not what is measured
             public.GetTrustBundle(pb.GetTrustBundleRequest(), timeout=30)
         baseline = registry_process.status("VmHWM")
-        call = channel.unary_unary(method)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
         pending = [call.future(b"\x0a" * size, timeout=60) for _ in range(messages)]
         codes = set()
         for future in pending:
