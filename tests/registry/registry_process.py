@@ -67,8 +67,8 @@ class RegistryProcess:
         self.process.stdout.close()
 
 
-def children_of(pid: int) -> list[int]:
-    """Every live process whose parent is ``pid``."""
+def children_of(pid: int, *, tracker: bool = True) -> list[int]:
+    """Every live process whose parent is ``pid`` (without Python's resource tracker unless ``tracker``)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -78,9 +78,16 @@ def children_of(pid: int) -> list[int]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z" and (tracker or not _is_resource_tracker(entry)):
             found.append(int(entry.name))
     return found
+
+
+def _is_resource_tracker(entry: Path) -> bool:
+    try:
+        return b"resource_tracker" in (entry / "cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def alive(pid: int) -> bool:
