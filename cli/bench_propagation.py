@@ -89,6 +89,8 @@ class PropagationResult:
     registry_peak_threads: int
     registry_cpu_seconds_per_revocation: float
     load_average: float
+    node_process_peak_rss_bytes: int
+    """The largest peak resident memory of a process running simulated nodes."""
     """The machine's 1-minute load average at the end (other work on the machine slows every figure)."""
     staff_call_idle_p99_seconds: float
     staff_call_connected_p99_seconds: float
@@ -269,7 +271,8 @@ async def _simulate(
             marks = [node.received for node in simulated]
             events.put(("marked", len(simulated), 0.0))
         elif command == "report":
-            events.put(("bytes", sum(n.received - m for n, m in zip(simulated, marks, strict=True)), 0.0))
+            received = sum(n.received - m for n, m in zip(simulated, marks, strict=True))
+            events.put(("bytes", received, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
         else:
             break
     stop.set()
@@ -385,11 +388,17 @@ def _staff_p99(call: Callable[[], Any], count: int = STAFF_CALLS) -> float:
     return percentile(latencies, 0.99)
 
 
-def _collect(events: Any, want: int, deadline: float, counts: Callable[[tuple[Any, ...]], int]) -> list[Any]:
+def _collect(
+    events: Any,
+    want: int,
+    deadline: float,
+    counts: Callable[[tuple[Any, ...]], int],
+    workers: list[Any] | None = None,
+) -> list[Any]:
     """Read events until ``counts`` adds up to ``want``; return every event read.
 
     Raises:
-        TransportError: the deadline passed first.
+        TransportError: the deadline passed first, or a worker process died.
     """
     seen: list[Any] = []
     got = 0
@@ -400,6 +409,9 @@ def _collect(events: Any, want: int, deadline: float, counts: Callable[[tuple[An
         try:
             event = events.get(timeout=min(remaining, 1.0))
         except queue.Empty:
+            dead = [p.exitcode for p in workers or () if not p.is_alive()]
+            if dead:
+                raise TransportError(f"a node worker process died (exit codes {dead})") from None
             continue
         seen.append(event)
         got += counts(event)
@@ -486,6 +498,7 @@ def run_propagation_benchmark(
                         endpoint,
                         root_jwk,
                         audience,
+                        nodes,
                         enrolled[number::processes],
                         targets,
                         commands[number],
@@ -496,7 +509,11 @@ def run_propagation_benchmark(
                 process.start()
                 workers.append(process)
             ready = _collect(
-                events, nodes, time.monotonic() + SETUP_TIMEOUT, lambda e: e[1] if e[0] == "ready" else 0
+                events,
+                nodes,
+                time.monotonic() + SETUP_TIMEOUT,
+                lambda e: e[1] if e[0] == "ready" else 0,
+                workers,
             )
             connect_seconds = max(e[2] for e in ready if e[0] == "ready") - started
             time.sleep(SETTLE_SECONDS)  # the connection storm's tail is not what is compared
@@ -504,7 +521,11 @@ def run_propagation_benchmark(
             for command in commands:
                 command.put("mark")
             _collect(
-                events, nodes, time.monotonic() + SETUP_TIMEOUT, lambda e: e[1] if e[0] == "marked" else 0
+                events,
+                nodes,
+                time.monotonic() + SETUP_TIMEOUT,
+                lambda e: e[1] if e[0] == "marked" else 0,
+                workers,
             )
             stub = rpc.CredentialServiceStub(admin_channel)
             cpu_before = _cpu_seconds(registry.pid)
@@ -520,6 +541,7 @@ def run_propagation_benchmark(
                     processes,
                     time.monotonic() + ROUND_TIMEOUT,
                     lambda e, key=key: int(e[0] == "revoked" and e[1] == key),  # type: ignore[misc]
+                    workers,
                 )
                 times = [t - started for e in reports if e[0] == "revoked" and e[1] == key for t in e[2]]
                 every.append(max(times))
@@ -528,9 +550,10 @@ def run_propagation_benchmark(
             for command in commands:
                 command.put("report")
             totals = _collect(
-                events, processes, time.monotonic() + SETUP_TIMEOUT, lambda e: int(e[0] == "bytes")
+                events, processes, time.monotonic() + SETUP_TIMEOUT, lambda e: int(e[0] == "bytes"), workers
             )
             received = sum(e[1] for e in totals if e[0] == "bytes")
+            worker_rss = max(e[2] for e in totals if e[0] == "bytes")
             full = rpc.PublicationServiceStub(admin_channel).GetStatusList(
                 pb.GetStatusListRequest(uri=credentials[0][1]), timeout=60
             )
@@ -565,6 +588,7 @@ def run_propagation_benchmark(
         registry_peak_threads=peak_threads,
         registry_cpu_seconds_per_revocation=registry_cpu,
         load_average=os.getloadavg()[0],
+        node_process_peak_rss_bytes=worker_rss,
         staff_call_idle_p99_seconds=idle_p99,
         staff_call_connected_p99_seconds=connected_p99,
         full_list_token_bytes=full_bytes,
