@@ -103,6 +103,8 @@ class PublicationHub:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
+        self._ticker: asyncio.Future[None] | None = None
+        self._ticks = 0
         self._reads = futures.ThreadPoolExecutor(full_list_threads, thread_name_prefix="full-lists")
         self._fulls: dict[int, statuslists.Publication] = {}
         self._reading: dict[int, asyncio.Future[statuslists.Publication]] = {}
@@ -242,13 +244,19 @@ class PublicationHub:
         if self._changed is not None:
             self._changed.set()
         self._changed = asyncio.Event()
+        if self._stop.is_set() and self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
 
     # -- streams (on the event loop) ----------------------------------------------
 
     async def stream(
         self, held: Held, *, done: Callable[[], bool], heartbeat: float = 15.0
     ) -> AsyncIterator[tuple[str, str | int]]:
-        """Yield (kind, payload): first what ``held`` lacks, then each change; heartbeats when idle.
+        """Yield (kind, payload): first what ``held`` lacks, then each change; a heartbeat every ``heartbeat`` s.
+
+        Heartbeats come from one timer of the hub (the first stream's period) that wakes every
+        stream at once, not from a timer per stream.
 
         Ends when the hub stops or ``done()`` says the call is over.
 
@@ -257,6 +265,9 @@ class PublicationHub:
         """
         if self._changed is None:
             self._changed = asyncio.Event()
+        if self._ticker is None:
+            self._ticker = asyncio.ensure_future(self._tick(heartbeat))
+        ticks = self._ticks
         bundle_version, lists, foreign = held.bundle_version, dict(held.lists), dict(held.foreign)
         while not self._stop.is_set() and not done():
             changed = self._changed
@@ -292,11 +303,17 @@ class PublicationHub:
                     lists[view.uri] = max(view.seq, full.seq)
             if self._stop.is_set() or done():
                 return
-            try:
-                async with asyncio.timeout(heartbeat):
-                    await changed.wait()
-            except TimeoutError:
+            await changed.wait()
+            if self._ticks != ticks:  # woken by the hub's heartbeat tick
+                ticks = self._ticks
                 yield ("heartbeat", int(time.time()))
+
+    async def _tick(self, heartbeat: float) -> None:
+        """Wake every stream each ``heartbeat`` seconds, to send a heartbeat: one timer for all of them."""
+        while not self._stop.is_set():
+            await asyncio.sleep(heartbeat)
+            self._ticks += 1
+            self._wake_streams()
 
     async def _full(self, list_id: int, seq: int) -> statuslists.Publication:
         """The full list at ``seq`` or later: read once, however many streams ask at once."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 
@@ -67,8 +68,14 @@ class PublicationServicer(ServicerBase, rpc.PublicationServiceServicer):
                 if kind == "heartbeat":
                     yield pb.WatchResponse(heartbeat=Timestamp(seconds=int(payload)))
                 else:
-                    message = pb.WatchResponse()
-                    setattr(message, kind, str(payload))
-                    yield message
+                    yield _update(kind, str(payload))
         except ClearanceError as exc:  # a stream ends with a status, never a traceback
             await context.abort(status_code(exc), str(exc))
+
+
+@functools.lru_cache(maxsize=4096)
+def _update(kind: str, token: str) -> pb.WatchResponse:
+    """One push message, built once for every stream that sends it (it is never changed after)."""
+    message = pb.WatchResponse()
+    setattr(message, kind, token)
+    return message
