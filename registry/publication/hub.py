@@ -47,6 +47,9 @@ log = logging.getLogger("clearance.registry.hub")
 
 RECENT = 2048
 """Deltas kept in memory per list; a subscriber further behind gets the full list."""
+GROUPS = 16
+"""Streams are woken in this many groups, one after the other, so calls arriving meanwhile are served
+between groups; heartbeats go to one group at a time, spread over the period."""
 BACKSTOP_SECONDS = 5.0
 """With a change feed, how often the hub looks anyway (a replica may die between commit and notify)."""
 
@@ -102,9 +105,12 @@ class PublicationHub:
         self._poke = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Event | None = None
+        self._events = [asyncio.Event() for _ in range(GROUPS)]
+        """What each group of streams waits on (replaced each time it is set)."""
+        self._cascades: set[asyncio.Future[None]] = set()
         self._ticker: asyncio.Future[None] | None = None
-        self._ticks = 0
+        self._ticks = [0] * GROUPS
+        self._joined = 0
         self._reads = futures.ThreadPoolExecutor(full_list_threads, thread_name_prefix="full-lists")
         self._fulls: dict[int, statuslists.Publication] = {}
         self._reading: dict[int, asyncio.Future[statuslists.Publication]] = {}
@@ -241,12 +247,23 @@ class PublicationHub:
             loop.call_soon_threadsafe(self._wake_streams)
 
     def _wake_streams(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-        self._changed = asyncio.Event()
+        """Wake every stream, a group at a time (on the loop): other calls are served in between."""
+        cascade = asyncio.ensure_future(self._cascade())
+        self._cascades.add(cascade)
+        cascade.add_done_callback(self._cascades.discard)
         if self._stop.is_set() and self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+
+    async def _cascade(self) -> None:
+        for group in range(GROUPS):
+            self._wake_group(group)
+            await asyncio.sleep(0)  # the woken group runs; calls that arrived meanwhile run too
+
+    def _wake_group(self, group: int) -> None:
+        event = self._events[group]
+        self._events[group] = asyncio.Event()
+        event.set()
 
     # -- streams (on the event loop) ----------------------------------------------
 
@@ -255,22 +272,22 @@ class PublicationHub:
     ) -> AsyncIterator[tuple[str, str | int]]:
         """Yield (kind, payload): first what ``held`` lacks, then each change; a heartbeat every ``heartbeat`` s.
 
-        Heartbeats come from one timer of the hub (the first stream's period) that wakes every
-        stream at once, not from a timer per stream.
+        Heartbeats come from one timer of the hub (the first stream's period), which wakes one
+        group of streams at a time, not from a timer per stream.
 
         Ends when the hub stops or ``done()`` says the call is over.
 
         Raises:
             StorageError: a full list could not be read.
         """
-        if self._changed is None:
-            self._changed = asyncio.Event()
         if self._ticker is None:
             self._ticker = asyncio.ensure_future(self._tick(heartbeat))
-        ticks = self._ticks
+        group = self._joined % GROUPS
+        self._joined += 1
+        ticks = self._ticks[group]
         bundle_version, lists, foreign = held.bundle_version, dict(held.lists), dict(held.foreign)
         while not self._stop.is_set() and not done():
-            changed = self._changed
+            changed = self._events[group]
             snapshot = self._snapshot
             if snapshot.bundle is not None and snapshot.bundle[0] > bundle_version:
                 if bundle_version == 0:
@@ -304,16 +321,21 @@ class PublicationHub:
             if self._stop.is_set() or done():
                 return
             await changed.wait()
-            if self._ticks != ticks:  # woken by the hub's heartbeat tick
-                ticks = self._ticks
+            if self._ticks[group] != ticks:  # woken by the hub's heartbeat tick
+                ticks = self._ticks[group]
                 yield ("heartbeat", int(time.time()))
 
     async def _tick(self, heartbeat: float) -> None:
-        """Wake every stream each ``heartbeat`` seconds, to send a heartbeat: one timer for all of them."""
+        """Wake one group of streams each ``heartbeat / GROUPS`` seconds to send its heartbeat.
+
+        One timer for all streams, and their heartbeats spread over the period, never all at once.
+        """
+        group = 0
         while not self._stop.is_set():
-            await asyncio.sleep(heartbeat)
-            self._ticks += 1
-            self._wake_streams()
+            await asyncio.sleep(heartbeat / GROUPS)
+            self._ticks[group] += 1
+            self._wake_group(group)
+            group = (group + 1) % GROUPS
 
     async def _full(self, list_id: int, seq: int) -> statuslists.Publication:
         """The full list at ``seq`` or later: read once, however many streams ask at once."""
