@@ -35,6 +35,8 @@ class _Node:
     trust: Any
     received: int = 0
     ready: bool = False
+    refused: int = 0
+    """Documents its trust core refused (each makes it reconnect from what it holds)."""
     revoked: set[int] = field(default_factory=set)
     """Which of the benchmark's revocations this node holds."""
 
@@ -75,6 +77,7 @@ async def _simulate(
     import grpc
 
     from clearance.access import sign_access_token
+    from clearance.errors import ClearanceError
     from clearance.keys import PublicKey, SigningKey
     from clearance.statuslist import Status
     from clearance.trust import TrustStore
@@ -105,15 +108,21 @@ async def _simulate(
                 if len(seen[number]) == len(simulated):
                     events.put(("revoked", number, seen[number]))
 
-    def apply(node: _Node, kind: str, token: str) -> None:
+    def apply(node: _Node, kind: str, token: str) -> bool:
+        """Whether the trust core accepted the document (a refusal changes nothing, as at a node)."""
         now = int(time.time())
         trust = node.trust
-        if kind == "trust_bundle":
-            trust.update_bundle(token, now)
-        elif kind == "status_list":
-            trust.update_status_list(token, now)
-        elif kind == "status_delta":
-            trust.apply_status_delta(token, now)
+        try:
+            if kind == "trust_bundle":
+                trust.update_bundle(token, now)
+            elif kind == "status_list":
+                trust.update_status_list(token, now)
+            elif kind == "status_delta":
+                trust.apply_status_delta(token, now)
+        except ClearanceError:
+            node.refused += 1
+            return False
+        return True
 
     async def run(node: _Node) -> None:
         # Nodes come up as nodes do after an outage: each after a random delay (full jitter).
@@ -136,8 +145,13 @@ async def _simulate(
                 async for message in call:
                     node.received += message.ByteSize()
                     kind = message.WhichOneof("update")
-                    if kind is not None and kind != "heartbeat":
-                        apply(node, kind, getattr(message, kind))
+                    if (
+                        kind is not None
+                        and kind != "heartbeat"
+                        and not apply(node, kind, getattr(message, kind))
+                    ):
+                        call.cancel()  # start again from what it holds, as a node repairs
+                        break
                     check(node, time.monotonic())
                     failures = 0
             except grpc.aio.AioRpcError:
@@ -156,7 +170,8 @@ async def _simulate(
             events.put(("marked", len(simulated), 0.0))
         elif command == "report":
             received = sum(n.received - m for n, m in zip(simulated, marks, strict=True))
-            events.put(("bytes", received, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            events.put(("bytes", received, peak, sum(n.refused for n in simulated)))
         else:
             break
     stop.set()

@@ -81,6 +81,8 @@ class PropagationResult:
     registry_cpu_seconds_per_revocation: float
     load_average: float
     node_process_peak_rss_bytes: int
+    refused_updates: int
+    """Pushed documents a node's trust core refused (a node then reconnects from what it holds)."""
     """The largest peak resident memory of a process running simulated nodes."""
     """The machine's 1-minute load average at the end (other work on the machine slows every figure)."""
     staff_call_idle_p99_seconds: float
@@ -406,6 +408,7 @@ def run_propagation_benchmark(
             )
             received = sum(e[1] for e in totals if e[0] == "bytes")
             worker_rss = max(e[2] for e in totals if e[0] == "bytes")
+            refused = sum(e[3] for e in totals if e[0] == "bytes")
             full = rpc.PublicationServiceStub(admin_channel).GetStatusList(
                 pb.GetStatusListRequest(uri=credentials[0][1]), timeout=60
             )
@@ -441,6 +444,7 @@ def run_propagation_benchmark(
         registry_cpu_seconds_per_revocation=registry_cpu,
         load_average=os.getloadavg()[0],
         node_process_peak_rss_bytes=worker_rss,
+        refused_updates=refused,
         staff_call_idle_p99_seconds=idle_p99,
         staff_call_connected_p99_seconds=connected_p99,
         full_list_token_bytes=full_bytes,
