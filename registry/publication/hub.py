@@ -47,7 +47,7 @@ log = logging.getLogger("clearance.registry.hub")
 
 RECENT = 2048
 """Deltas kept in memory per list; a subscriber further behind gets the full list."""
-GROUPS = 16
+GROUPS = 64
 """Streams are woken in this many groups, one after the other, so calls arriving meanwhile are served
 between groups; heartbeats go to one group at a time, spread over the period."""
 BACKSTOP_SECONDS = 5.0
