@@ -19,6 +19,8 @@ calls before exit.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import gc
 import ipaddress
 import json
@@ -115,6 +117,9 @@ class ServingLoop:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.users = 0
+        self.servers: list[grpc.aio.Server] = []
+        """Every server served on this loop, kept until the loop has stopped: gRPC ends its engine when
+        the last one goes, and must not do so from inside the running loop."""
         self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-serving-loop", daemon=True)
         self._thread.start()
 
@@ -134,14 +139,27 @@ class ServingLoop:
             if self.users > 0:
                 return
             ServingLoop._shared = None
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            self.run(_finish_tasks(), timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+        self.servers.clear()
         gc.collect()  # the stopped servers' native halves, while no loop runs to be told of it
         self.loop.close()
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coroutine`` on the loop and wait for its result (from any other thread)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+
+async def _finish_tasks() -> None:
+    """End what is left on the loop (a wake-up still cascading, a stream's generator) before it stops."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 @dataclass
@@ -270,6 +288,7 @@ def start(
         if port == 0:
             raise InvalidArgumentError("--listen", f"cannot listen on {listen} (in use?)")
         await server.start()
+        serving.servers.append(server)
         for name in ("", *SERVICE_NAMES):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         return server, health_servicer, port
