@@ -131,13 +131,19 @@ def error_status(exc: ClearanceError) -> status_pb2.Status:
     return status
 
 
+def grpc_status_of(exc: ClearanceError) -> grpc.Status:
+    """``exc`` as the status a server ends a call with: code, message, and the details as trailing metadata."""
+    status: grpc.Status = rpc_status.to_status(error_status(exc))
+    return status
+
+
 def abort(context: grpc.ServicerContext, exc: ClearanceError) -> NoReturn:
     """End the call with ``exc``: its status code, message and error details.
 
     Raises:
         Exception: always (gRPC's own, which ends the call).
     """
-    context.abort_with_status(rpc_status.to_status(error_status(exc)))
+    context.abort_with_status(grpc_status_of(exc))
     raise AssertionError("abort_with_status returned")  # pragma: no cover
 
 

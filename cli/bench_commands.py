@@ -145,60 +145,47 @@ def _render_registry(figures: dict[str, Any]) -> str:
 
 @bench.command("propagation")
 @click.option(
-    "--nodes", type=click.IntRange(min=1, max=1000), default=100, show_default=True, help="Node sync clients."
+    "--nodes", type=click.IntRange(min=1, max=10_000), default=100, show_default=True, help="Simulated nodes."
 )
 @click.option(
     "--revocations",
     type=click.IntRange(min=1),
-    help="Credentials revoked one at a time (default: as many as nodes).",
+    help="Credentials revoked one at a time (default: as many as nodes, at most 20).",
 )
 @click.option(
     "--processes",
     type=click.IntRange(min=1, max=64),
-    default=2,
+    default=4,
     show_default=True,
-    help="Worker processes the nodes share (each node keeps its own stream and store).",
+    help="Worker processes the nodes share (each node keeps its own connection, stream and trust store).",
+)
+@click.option(
+    "--cross-border", is_flag=True, help="A partner registry revokes; our nodes deny (not measured yet)."
 )
 @click.option("--json", "json_output", is_flag=True, help="Print one JSON object instead of text.")
-def propagation(nodes: int, revocations: int | None, processes: int, json_output: bool) -> None:
-    """Time from a revocation at the registry until every connected node denies it; bytes pushed per node.
+def propagation(
+    nodes: int, revocations: int | None, processes: int, cross_border: bool, json_output: bool
+) -> None:
+    """Time from a revocation at the registry until every connected node holds it; bytes, memory, staff calls.
 
-    The registry runs in this process on loopback; each node is a real sync
-    client (its own Watch stream, trust store and SQLite store) in one of a few
-    worker processes. Setup is not timed.
+    The registry runs in its own process (as ``registry serve``); the nodes are
+    light (asyncio tasks in a few worker processes) but each has its own
+    connection, credential and trust store and verifies every update. Setup
+    is not timed.
     """
-    from cli.bench_propagation import run_propagation_benchmark
+    from cli.bench_propagation import render, run_propagation_benchmark
 
+    if cross_border:
+        raise click.UsageError("--cross-border is not measured yet (federation by deltas comes first)")
     with output.progress(f"revoking with {nodes} nodes connected"):
-        result = run_propagation_benchmark(nodes=nodes, revocations=revocations, processes=processes)
-    output.emit(result.to_json(), json_output=json_output, human=_render_propagation)
-
-
-def _render_propagation(figures: dict[str, Any]) -> str:
-    targets = figures["targets"]
-    p99_ok = figures["p99_seconds"] < targets["p99_seconds"]
-    bytes_ok = figures["bytes_per_node_per_revocation"] < targets["bytes_per_node_per_revocation"]
-    rows = [
-        ("nodes", f"{figures['nodes']} in {figures['processes']} processes"),
-        ("revocations", str(figures["revocations"])),
-        (
-            "revocation to every node denying",
-            f"p50 {figures['p50_seconds'] * 1000:,.1f} ms, p99 {figures['p99_seconds'] * 1000:,.1f} ms, "
-            f"max {figures['max_seconds'] * 1000:,.1f} ms "
-            f"(target p99 < 1 s: {output.status_word('met' if p99_ok else 'not met', p99_ok)})",
-        ),
-        (
-            "bytes per node per revocation",
-            f"{figures['bytes_per_node_per_revocation']:,.0f} "
-            f"(target < 10,000: {output.status_word('met' if bytes_ok else 'not met', bytes_ok)})",
-        ),
-        (
-            "full status list instead",
-            f"{figures['full_list_token_bytes']:,} bytes for this list ({figures['status_list_entries']:,} entries), "
-            f"{figures['ten_million_list_bytes']:,} bytes for 10,000,000 entries with 1% revoked",
-        ),
-    ]
-    return output.table(rows)
+        result = run_propagation_benchmark(
+            nodes=nodes, revocations=revocations, processes=processes, cross_border=cross_border
+        )
+    output.emit(
+        result.to_json(),
+        json_output=json_output,
+        human=lambda figures: render(figures, output.table, output.status_word),
+    )
 
 
 @bench.command("node-verify")

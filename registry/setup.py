@@ -80,6 +80,7 @@ def init_registry(
     jurisdiction = jurisdiction.upper()
     created_dir = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)  # it holds keys, the configuration and the database: the owner's alone
     try:
         config = RegistryConfig(
             directory=directory,
@@ -93,6 +94,8 @@ def init_registry(
         host = endpoint.rpartition(":")[0] or "localhost"
         tls_hosts = sorted({"localhost", "127.0.0.1", "::1", host.strip("[]"), *(hosts or [])})
         tls = create_tls(config.tls_dir, common_name=f"clearance registry {jurisdiction}", hosts=tls_hosts)
+        config.keys_dir.chmod(0o700)
+        config.tls_dir.chmod(0o700)
         db = Database.connect(config.database_url)
         schema.upgrade(db.engine)
         ctx = RegistryContext(config=config, db=db, keys=keys, clock=clock)  # type: ignore[arg-type]

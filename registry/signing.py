@@ -7,6 +7,11 @@ A worker holds the current issuing key (sent once, over the pool's private
 pipe, when the pool starts) and turns plain specifications into SD-JWTs;
 everything else — checks, status indices, the database, the audit log —
 stays in the registry process.
+
+Workers end with their registry: each watches its parent and exits when it
+is gone (a ``kill -9`` of the registry included), and a pool belongs to one
+issuing key: when the key changes, the old pool is shut down and a new one
+started, so no process keeps a retired key.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -58,11 +64,27 @@ def sign_credential(key: SigningKey, spec: CredentialSpec) -> str:
 
 
 _WORKER_KEY: SigningKey | None = None
+PARENT_CHECK_SECONDS = 0.25
+"""How often a worker checks that the registry that started it is still its parent."""
 
 
-def _start_worker(pem: bytes) -> None:
+def _start_worker(pem: bytes, parent: int) -> None:
     global _WORKER_KEY
     _WORKER_KEY = SigningKey.from_pem(pem)
+    watch = threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True)
+    watch.start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker (and the key it holds) once its registry is gone, even by ``kill -9``.
+
+    An orphan is adopted by another process, so its parent id changes: that is
+    the sign. (``PR_SET_PDEATHSIG`` would follow the thread that started the
+    worker, not the process, and pool workers are started by passing threads.)
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _sign_chunk(specs: list[CredentialSpec]) -> list[str]:
@@ -80,7 +102,7 @@ class SigningPool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(key.to_pem(),),
+            initargs=(key.to_pem(), os.getpid()),
         )
 
     def sign_many(self, specs: list[CredentialSpec]) -> list[str]:

@@ -1,41 +1,74 @@
-"""Authentication and the role check for every registry call, in one interceptor.
+"""Who is calling: bearer tokens checked against known keys, with bounded caches.
 
-For a method in :data:`~registry.policy.PUBLIC_METHODS` nothing is asked.
-Otherwise the ``authorization: Bearer`` token must verify against a staff or
-node key the registry knows and that is not disabled (else
-UNAUTHENTICATED), and the caller's role must be allowed for the method by
-:data:`~registry.policy.PERMISSIONS` (else PERMISSION_DENIED). Methods not in
-the table are denied to everyone. The handler finds the caller in
-:data:`current_caller`.
+A call carrying ``authorization: Bearer <token>`` is authenticated in two
+steps, both before its request body is parsed:
+
+1. **On the event loop, from memory**: the token's structure, then its
+   signature against the key of its ``kid`` (RFC 7638 thumbprint) if that key
+   is already known. A token seen before (and verified then) costs one cache
+   look-up. A ``kid`` known *not* to exist is refused at once.
+2. **In a worker thread, from the database**: a ``kid`` seen for the first
+   time is looked up in one query (staff and nodes together) by a small
+   pool with a bounded queue; an unknown key is remembered as unknown only
+   briefly. Then, on *every* call, the principal's ``disabled`` flag is read
+   (one primary-key look-up), so disabling an account takes effect on its
+   next call on every replica, with no cache in between.
+
+Every cache here is keyed by caller input and therefore bounded (least
+recently used entries go first), and a failure is never remembered for long:
+an attacker sending tokens with random ``kid`` values costs at most one
+queued look-up each, refused when the queue is full, and no lasting memory.
+
+Errors::
+
+    AuthenticationError  no token, malformed, unknown key, bad signature, expired, disabled account
+    RateLimitedError     too many unknown keys being looked up at once (try again)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-import grpc
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 
 from clearance.access import parse_access_token, verify_access_token
-from clearance.errors import AuthenticationError, ClearanceError, PermissionDeniedError
+from clearance.errors import AuthenticationError, RateLimitedError
 from clearance.keys import PublicKey
-from clearance.rpc import status_code
 from registry.context import RegistryContext
-from registry.policy import PUBLIC_METHODS, Caller, Role, allowed
+from registry.policy import Caller, Role
 from registry.store.models import Node, Staff
 
 current_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("current_caller", default=None)
+"""The authenticated caller of the call being served (None for an anonymous one)."""
 
-_KEY_CACHE_SECONDS = 5.0
+K = TypeVar("K")
+V = TypeVar("V")
+
+KNOWN_KEYS = 65_536
+"""Keys remembered (staff and nodes; a key never changes once registered)."""
+UNKNOWN_KEYS = 4_096
+"""``kid`` values remembered as unknown, each for :data:`UNKNOWN_KEY_SECONDS`."""
+UNKNOWN_KEY_SECONDS = 5.0
+VERIFIED_TOKENS = 16_384
+"""Tokens whose signature was checked, remembered until they expire."""
+PENDING_LOOKUPS = 64
+"""Look-ups of new ``kid`` values queued at once; beyond, a call is refused (RESOURCE_EXHAUSTED)."""
+PENDING_CHECKS = 1_024
+"""Account checks of verified callers (stream openings) queued at once; beyond, RESOURCE_EXHAUSTED."""
+LOOKUP_THREADS = 2
 
 
 def caller() -> Caller:
-    """The authenticated caller of the current call (set by the interceptor).
+    """The authenticated caller of the current call (set before the handler runs).
 
     Raises:
         AuthenticationError: called outside an authenticated call.
@@ -46,126 +79,198 @@ def caller() -> Caller:
     return value
 
 
-class Authenticator:
-    """Turns a bearer token into a :class:`Caller`, with short caches for keys and tokens."""
+class BoundedCache(Generic[K, V]):
+    """A least-recently-used map with a size cap and a per-entry expiry (monotonic seconds)."""
 
-    def __init__(self, ctx: RegistryContext) -> None:
-        self._ctx = ctx
-        self._keys: dict[str, tuple[float, tuple[PublicKey, Caller] | None]] = {}
-        self._tokens: dict[str, tuple[int, Caller]] = {}
+    def __init__(self, capacity: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        self._clock = clock
 
-    def authenticate(self, metadata: tuple[Any, ...]) -> Caller:
-        token = None
-        for name, value in metadata:  # grpc's _Metadatum is a (key, value) named tuple
-            if name == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                token = value[7:].strip()
-        if not token:
-            raise AuthenticationError("this call needs 'authorization: Bearer <token>'")
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: K, value: V, *, ttl: float = float("inf")) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """A registered key and the principal it belongs to (neither ever changes)."""
+
+    key: PublicKey
+    caller: Caller
+
+
+def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
+    """The bearer token of a call's metadata, if any (the last one wins, as before)."""
+    token = None
+    for name, value in metadata or ():
+        if name == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            token = value[7:].strip() or None
+    return token
+
+
+class Authenticator:
+    """Turns a bearer token into a :class:`Caller` (see the module docstring for the steps)."""
+
+    def __init__(self, ctx: RegistryContext, *, wall: Callable[[], float] = time.monotonic) -> None:
+        self._ctx = ctx
+        self._known: BoundedCache[str, KnownKey] = BoundedCache(KNOWN_KEYS, clock=wall)
+        self._unknown: BoundedCache[str, bool] = BoundedCache(UNKNOWN_KEYS, clock=wall)
+        self._tokens: BoundedCache[str, Caller] = BoundedCache(VERIFIED_TOKENS, clock=wall)
+        self.lookups = futures.ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="auth-lookup")
+        """The small pool that reads keys and account flags for calls not yet admitted."""
+        self._pending = 0
+        self._checking = 0
+        self.database_lookups = 0
+        """How many ``kid`` look-ups reached the database (for tests and metrics)."""
+
+    @property
+    def cached(self) -> int:
+        """Entries held in all caches together (each is bounded)."""
+        return len(self._known) + len(self._unknown) + len(self._tokens)
+
+    async def authenticate(self, token: str) -> Caller:
+        """The caller a token proves; never blocks the event loop on the database.
+
+        Raises:
+            AuthenticationError: the token does not prove a known principal.
+            RateLimitedError: too many new keys are being looked up right now.
+        """
         now = self._ctx.now()
-        cached = self._tokens.get(token)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        who = self._tokens.get(token)
+        if who is not None:
+            return who
         jws = parse_access_token(token)
-        entry = self._principal(jws.kid or "")
-        if entry is None:
-            raise AuthenticationError("access token is signed by a key this registry does not know")
-        key, who = entry
-        claims = verify_access_token(jws, key, audience=self._ctx.config.issuer, now=now)
-        if claims.principal != who.principal:
+        kid = jws.kid or ""
+        known = self._known.get(kid)
+        if known is None:
+            if self._unknown.get(kid) is not None:
+                raise AuthenticationError("access token is signed by a key this registry does not know")
+            if self._pending >= PENDING_LOOKUPS:
+                raise RateLimitedError("too many unknown keys are being checked; try again")
+            self._pending += 1  # only the event loop touches the counter
+            try:
+                known = await asyncio.get_running_loop().run_in_executor(self.lookups, self._lookup, kid)
+            finally:
+                self._pending -= 1
+            if known is None:
+                raise AuthenticationError("access token is signed by a key this registry does not know")
+        claims = verify_access_token(jws, known.key, audience=self._ctx.config.issuer, now=now)
+        if claims.principal != known.caller.principal:
             raise AuthenticationError("access token names another principal than its key")
-        with self._lock:
-            if len(self._tokens) > 10_000:
-                self._tokens = {t: c for t, c in self._tokens.items() if c[0] > now}
-            # Cache briefly: a disabled account stops working within seconds.
-            self._tokens[token] = (min(claims.expires_at, now + int(_KEY_CACHE_SECONDS)), who)
-        return who
+        self._tokens.put(token, known.caller, ttl=max(0, claims.expires_at - now))
+        return known.caller
 
-    def _principal(self, kid: str) -> tuple[PublicKey, Caller] | None:
-        wall = time.monotonic()
-        cached = self._keys.get(kid)
-        if cached is not None and wall - cached[0] < _KEY_CACHE_SECONDS:
-            return cached[1]
-        result: tuple[PublicKey, Caller] | None = None
-        with self._ctx.db.transaction() as session:
-            staff = session.execute(select(Staff).where(Staff.key_thumbprint == kid)).scalar_one_or_none()
-            if staff is not None and not staff.disabled:
-                result = (
-                    PublicKey.from_jwk(json.loads(staff.public_jwk)),
-                    Caller(staff.id, Role(staff.role), staff.organization_id),
-                )
-            if staff is None:
-                node = session.execute(select(Node).where(Node.key_thumbprint == kid)).scalar_one_or_none()
-                if node is not None and not node.disabled:
-                    result = (
-                        PublicKey.from_jwk(json.loads(node.public_jwk)),
-                        Caller(node.id, Role.NODE, node.organization_id),
-                    )
-        with self._lock:
-            self._keys[kid] = (wall, result)
-        return result
+    def preload(self) -> int:
+        """Remember every registered key now (at start), so a reconnecting crowd needs no look-up.
+
+        Returns:
+            How many keys were loaded (at most :data:`KNOWN_KEYS`).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        with self._ctx.db.connection(readonly=True) as connection:
+            rows = connection.execute(_principals().limit(KNOWN_KEYS)).all()
+        for _table, principal, role, organization, jwk, kid in rows:
+            key = PublicKey.from_jwk(json.loads(jwk))
+            self._known.put(kid, KnownKey(key, Caller(principal, Role(role), organization)))
+        return len(rows)
+
+    def _lookup(self, kid: str) -> KnownKey | None:
+        """One query for the key ``kid`` among staff and nodes (in a look-up thread)."""
+        self.database_lookups += 1
+        query = _principals(kid)
+        with self._ctx.db.connection(readonly=True) as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            self._unknown.put(kid, True, ttl=UNKNOWN_KEY_SECONDS)
+            return None
+        known = KnownKey(PublicKey.from_jwk(json.loads(row[4])), Caller(row[1], Role(row[2]), row[3]))
+        self._known.put(kid, known)
+        return known
+
+    async def check_enabled(self, who: Caller) -> None:
+        """:meth:`require_enabled` from the event loop, on the look-up pool (bounded like look-ups).
+
+        Raises:
+            AuthenticationError: the account is disabled or gone.
+            RateLimitedError: too many look-ups are queued.
+            StorageError: the database failed.
+        """
+        if self._checking >= PENDING_CHECKS:
+            raise RateLimitedError("too many accounts are being checked; try again")
+        self._checking += 1
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.lookups, self.require_enabled, who)
+        finally:
+            self._checking -= 1
+
+    def require_enabled(self, who: Caller) -> None:
+        """Refuse a disabled (or deleted) account: one primary-key read, on every call.
+
+        Called in a worker thread, before the request is parsed.
+
+        Raises:
+            AuthenticationError: the account is disabled or gone.
+            StorageError: the database failed (the call is refused, never let through).
+        """
+        table = Node if who.role is Role.NODE else Staff
+        with self._ctx.db.connection(readonly=True) as connection:
+            disabled = connection.execute(select(table.disabled).where(table.id == who.principal)).scalar()
+        if disabled is None or disabled:
+            raise AuthenticationError("this account is disabled")
 
     def forget(self) -> None:
-        """Drop caches (after disabling an account in this process)."""
-        with self._lock:
-            self._keys.clear()
-            self._tokens.clear()
+        """Drop every cache (nothing depends on it: the disabled flag is read on every call)."""
+        self._known.clear()
+        self._unknown.clear()
+        self._tokens.clear()
+
+    def close(self) -> None:
+        self.lookups.shutdown(wait=False, cancel_futures=True)
 
 
-def _wrap(
-    behavior: Callable[..., Any], check: Callable[[grpc.ServicerContext], Caller | None]
-) -> Callable[..., Any]:
-    def wrapped(request_or_iterator: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            who = check(context)
-        except ClearanceError as exc:
-            context.abort(status_code(exc), str(exc))
-        token = current_caller.set(who)
-        try:
-            return behavior(request_or_iterator, context)
-        finally:
-            current_caller.reset(token)
-
-    return wrapped
-
-
-class AuthInterceptor(grpc.ServerInterceptor):
-    """Authenticate, then check the role against the permission table; deny by default."""
-
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._authenticator = authenticator
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(details)
-        if handler is None:
-            return None
-        method = details.method
-        if method in PUBLIC_METHODS:
-            return handler
-
-        def check(context: grpc.ServicerContext) -> Caller:
-            who = self._authenticator.authenticate(tuple(context.invocation_metadata()))
-            if not allowed(method, who):
-                raise PermissionDeniedError(f"{who.role.value} may not call {method.rsplit('/', 1)[-1]}")
-            return who
-
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap(handler.unary_unary, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap(handler.unary_stream, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        # No streaming-request methods exist in v1: anything else is refused.
-        return grpc.unary_unary_rpc_method_handler(
-            lambda _request, context: context.abort(grpc.StatusCode.PERMISSION_DENIED, "method not allowed")
-        )
+def _principals(kid: str | None = None) -> Any:
+    """Staff and nodes as (table, id, role, organization, public JWK, kid), for one ``kid`` or all."""
+    staff = select(
+        literal("staff"), Staff.id, Staff.role, Staff.organization_id, Staff.public_jwk, Staff.key_thumbprint
+    )
+    nodes = select(
+        literal("node"),
+        Node.id,
+        literal(Role.NODE.value),
+        Node.organization_id,
+        Node.public_jwk,
+        Node.key_thumbprint,
+    )
+    if kid is not None:
+        staff = staff.where(Staff.key_thumbprint == kid)
+        nodes = nodes.where(Node.key_thumbprint == kid)
+    return union_all(staff, nodes)

@@ -6,11 +6,8 @@ never exposes them.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
-import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -49,41 +46,15 @@ _BUSINESS = _BusinessCounters()
 REGISTRY.register(_BUSINESS)
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):
-    """Counts and times every unary call (streams are counted when they end)."""
+def track(ctx: RegistryContext) -> None:
+    """Count a started registry's business events."""
+    _BUSINESS.contexts.append(ctx)
 
-    def __init__(self, ctx: RegistryContext) -> None:
-        _BUSINESS.contexts.append(ctx)
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        method = details.method.rsplit("/", 1)[-1]
-        behavior = handler.unary_unary
-
-        def timed(request: Any, context: grpc.ServicerContext) -> Any:
-            started = time.perf_counter()
-            code = "OK"
-            try:
-                return behavior(request, context)
-            except Exception:
-                status = getattr(context, "code", lambda: None)()
-                code = status.name if status is not None else "UNKNOWN"
-                raise
-            finally:
-                CALLS.labels(method, code).inc()
-                LATENCY.labels(method).observe(time.perf_counter() - started)
-
-        return grpc.unary_unary_rpc_method_handler(
-            timed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+def observe_call(method: str, code: str, seconds: float) -> None:
+    """Count and time one unary call (the serving interceptor calls this as each call ends)."""
+    CALLS.labels(method, code).inc()
+    LATENCY.labels(method).observe(seconds)
 
 
 def forget(ctx: RegistryContext) -> None:

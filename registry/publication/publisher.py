@@ -6,31 +6,24 @@ agreements in force) and signed by the root key; each has a new ``version``.
 and keeps status lists fresh by publishing an empty delta when nothing has
 changed for a while (a node refuses to decide on a stale list).
 
-**The hub** (:class:`PublicationHub`) is each process's view of what has
-been published, refreshed from the database (so changes made by another
-replica are seen too) and woken at once by local changes. Each ``Watch``
-stream asks it for what its subscriber lacks: a bundle it has not got, the
-deltas since the list ``seq`` it holds, or the full list if it is too far
-behind; then waits for the next change, sending a heartbeat when idle.
+**The hub** that serves ``Watch`` streams lives in
+:mod:`registry.publication.hub` (:class:`PublicationHub`, re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clearance.bundle import IssuingKey, StatusListLocation, TrustBundle
-from clearance.errors import ClearanceError, NotFoundError, StorageError
+from clearance.errors import NotFoundError, StorageError
 from clearance.keys import PublicKey
 from registry.context import RegistryContext
+from registry.publication.hub import Held as Held
+from registry.publication.hub import PublicationHub as PublicationHub
 from registry.store import audit, statuslists
 from registry.store.models import (
     AgreementRow,
@@ -41,9 +34,6 @@ from registry.store.models import (
     StatusListRow,
     TrustBundleRow,
 )
-
-_RECENT = 2048
-"""Deltas kept in memory per list; a subscriber further behind gets the full list."""
 
 
 def current_bundle(session: Session) -> TrustBundleRow | None:
@@ -218,186 +208,6 @@ def root_history(ctx: RegistryContext) -> list[str]:
             r.document
             for r in session.execute(select(RootRotationRow).order_by(RootRotationRow.version)).scalars()
         ]
-
-
-# -- the hub -------------------------------------------------------------------
-
-
-@dataclass
-class _ListState:
-    uri: str
-    seq: int
-    recent: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=_RECENT))
-
-
-@dataclass(frozen=True)
-class Held:
-    """What a subscriber holds."""
-
-    bundle_version: int
-    lists: dict[str, int]
-    foreign: dict[str, int]
-
-
-class PublicationHub:
-    """A process-wide view of published material that wakes Watch streams on change."""
-
-    def __init__(self, ctx: RegistryContext, *, poll_interval: float = 0.1) -> None:
-        self._ctx = ctx
-        self._interval = poll_interval
-        self._condition = threading.Condition()
-        self._generation = 0
-        self._bundle: tuple[int, str] | None = None
-        self._lists: dict[int, _ListState] = {}
-        self._foreign: dict[str, tuple[str, int, str]] = {}  # key -> (kind, version, token)
-        self._rotations: list[str] = []
-        self._stop = threading.Event()
-        self._poke = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.problem: str | None = None
-
-    # listener interface
-    def publications_changed(self) -> None:
-        self._poke.set()
-
-    def start(self) -> None:
-        self.refresh()
-        self._thread = threading.Thread(target=self._run, name="publication-hub", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._poke.set()
-        with self._condition:
-            self._condition.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._poke.wait(self._interval)
-            self._poke.clear()
-            try:
-                self.refresh()
-                self.problem = None
-            except (
-                ClearanceError
-            ) as exc:  # the database may be briefly unavailable; keep serving what we have
-                self.problem = str(exc)
-
-    def refresh(self) -> None:
-        """Read what changed in the database since the last look and wake the streams."""
-        changed = False
-        with self._ctx.db.transaction() as session:
-            bundle = current_bundle(session)
-            if bundle is not None and (self._bundle is None or bundle.version > self._bundle[0]):
-                self._bundle = (bundle.version, bundle.token)
-                changed = True
-            for list_id, uri, seq in session.execute(
-                select(StatusListRow.id, StatusListRow.uri, StatusListRow.seq)
-            ):
-                state = self._lists.get(list_id)
-                if state is None:
-                    state = self._lists[list_id] = _ListState(uri, 0)
-                    known = max(0, seq - _RECENT)
-                    state.seq = known
-                if seq > state.seq:
-                    for change in statuslists.changes_since(session, list_id, state.seq, limit=_RECENT):
-                        state.recent.append((change.seq, change.token))
-                        state.seq = change.seq
-                    changed = True
-            for doc in session.execute(select(ForeignDocument)).scalars():
-                held = self._foreign.get(doc.key)
-                if held is None or held[1] != doc.version or held[2] != doc.token:
-                    self._foreign[doc.key] = (doc.kind, doc.version, doc.token)
-                    changed = True
-            count = session.execute(select(func.count()).select_from(RootRotationRow)).scalar_one()
-            if count != len(self._rotations):
-                self._rotations = [
-                    r.document
-                    for r in session.execute(
-                        select(RootRotationRow).order_by(RootRotationRow.version)
-                    ).scalars()
-                ]
-                changed = True
-        if changed:
-            with self._condition:
-                self._generation += 1
-                self._condition.notify_all()
-
-    def wait(self, generation: int, timeout: float) -> int:
-        """Block until something changes after ``generation`` (or ``timeout``); the new generation."""
-        with self._condition:
-            if self._generation == generation and not self._stop.is_set():
-                self._condition.wait(timeout)
-            return self._generation
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
-    def updates_for(self, held: Held) -> tuple[list[tuple[str, str]], Held]:
-        """What a subscriber holding ``held`` lacks, as (kind, token) pairs, and what it then holds."""
-        out: list[tuple[str, str]] = []
-        bundle_version, lists, foreign = held.bundle_version, dict(held.lists), dict(held.foreign)
-        rotations = list(self._rotations)
-        if self._bundle is not None and self._bundle[0] > bundle_version:
-            if bundle_version == 0:
-                out.extend(("root_rotation", r) for r in rotations)
-            out.append(("trust_bundle", self._bundle[1]))
-            bundle_version = self._bundle[0]
-        for key, (kind, version, token) in sorted(self._foreign.items()):
-            if kind == "bundle" and foreign.get(key, -1) < version:
-                out.append(("foreign_bundle", token))
-                foreign[key] = version
-        for key, (kind, version, token) in sorted(self._foreign.items()):
-            if kind == "status_list" and lists.get(key, -1) < version:
-                out.append(("status_list", token))
-                lists[key] = version
-        for list_id, state in sorted(self._lists.items()):
-            have = lists.get(state.uri, -1)
-            if have >= state.seq:
-                continue
-            recent = list(state.recent)
-            if have >= 0 and recent and recent[0][0] <= have + 1:
-                out.extend(("status_delta", token) for seq, token in recent if seq > have)
-                lists[state.uri] = state.seq
-            else:
-                full = self._full(list_id)
-                out.append(("status_list", full.token))
-                # Read now, the full list may hold changes this hub has not seen yet:
-                # the subscriber holds what was sent, and gets no delta it already has.
-                lists[state.uri] = max(state.seq, full.seq)
-        return out, Held(bundle_version, lists, foreign)
-
-    def _full(self, list_id: int) -> statuslists.Publication:
-        ctx = self._ctx
-        with ctx.db.transaction() as session:
-            return statuslists.full_token(
-                session,
-                list_id,
-                key=ctx.keys.issuing_key,
-                now=ctx.now(),
-                lifetime=ctx.config.status_list_lifetime,
-                ttl=300,
-            )
-
-    def stream(
-        self, held: Held, *, active: Callable[[], bool], heartbeat: float = 15.0
-    ) -> Iterator[tuple[str, str | int]]:
-        """Yield (kind, payload) forever: first what ``held`` lacks, then changes; heartbeats when idle."""
-        generation = self.generation
-        while active() and not self._stop.is_set():
-            updates, held = self.updates_for(held)
-            yield from updates
-            new_generation = self.wait(generation, heartbeat)
-            if new_generation == generation:
-                yield ("heartbeat", int(time.time()))
-            generation = new_generation
 
 
 def latest_change(session: Session, list_id: int) -> StatusChange | None:

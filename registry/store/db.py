@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -70,6 +71,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """
     url = normalize_url(url)
     options: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        # Created by us before SQLite does, so private from the start (its -wal and -shm follow its mode).
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+        if path and not os.path.exists(path):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
         options.update(pool_size=32, max_overflow=32)

@@ -24,7 +24,23 @@ def test_bench_propagation_reports_latency_and_bytes() -> None:
     assert (figures["nodes"], figures["revocations"]) == (3, 4)
     assert 0 < figures["p50_seconds"] <= figures["p99_seconds"] <= figures["max_seconds"] < 30
     assert 0 < figures["bytes_per_node_per_revocation"] < figures["ten_million_list_bytes"]
-    assert figures["targets"] == {"p99_seconds": 1.0, "bytes_per_node_per_revocation": 10_000}
+    assert figures["targets"] == {
+        "p99_seconds": 2.0,
+        "bytes_per_node_per_revocation": 1_000,
+        "registry_peak_rss_bytes": 1 << 30,
+        "staff_call_ratio": 2.0,
+    }
+    assert figures["registry_peak_rss_bytes"] > 0
+    assert figures["registry_peak_threads"] > 0
+    assert figures["staff_call_idle_p99_seconds"] > 0
+    assert figures["staff_call_connected_p99_seconds"] > 0
+
+
+def test_bench_propagation_keeps_cross_border_for_later() -> None:
+    result = CliRunner().invoke(cli, ["bench", "propagation", "--nodes", "3", "--cross-border", "--json"])
+
+    assert result.exit_code != exits.OK
+    assert "--cross-border" in result.output
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -54,19 +55,28 @@ class PublicationServicer(ServicerBase, rpc.PublicationServiceServicer):
         root_jwk = json.dumps(root.public.jwk) if root else root_jwk_json(self.ctx)
         return pb.GetRootHistoryResponse(rotations=publisher.root_history(self.ctx), root_jwk=root_jwk)
 
-    def Watch(self, request: pb.WatchRequest, context: grpc.ServicerContext) -> Iterator[pb.WatchResponse]:
+    async def Watch(
+        self, request: pb.WatchRequest, context: grpc.aio.ServicerContext[pb.WatchRequest, pb.WatchResponse]
+    ) -> AsyncIterator[pb.WatchResponse]:
+        """Push what the subscriber lacks, then every change; a coroutine, so a stream holds no thread."""
         held = publisher.Held(
             bundle_version=max(0, request.bundle_version),
             lists={s.uri: s.sequence for s in request.status_lists},
             foreign={f"bundle:{j}": v for j, v in request.foreign_bundle_versions.items()},
         )
         try:
-            for kind, payload in self.hub.stream(held, active=context.is_active, heartbeat=self.heartbeat):
+            async for kind, payload in self.hub.stream(held, done=context.done, heartbeat=self.heartbeat):
                 if kind == "heartbeat":
                     yield pb.WatchResponse(heartbeat=Timestamp(seconds=int(payload)))
                 else:
-                    message = pb.WatchResponse()
-                    setattr(message, kind, str(payload))
-                    yield message
+                    yield _update(kind, str(payload))
         except ClearanceError as exc:  # a stream ends with a status, never a traceback
-            context.abort(status_code(exc), str(exc))
+            await context.abort(status_code(exc), str(exc))
+
+
+@functools.lru_cache(maxsize=4096)
+def _update(kind: str, token: str) -> pb.WatchResponse:
+    """One push message, built once for every stream that sends it (it is never changed after)."""
+    message = pb.WatchResponse()
+    setattr(message, kind, token)
+    return message
