@@ -253,14 +253,25 @@ def assessment_get(
 
 @assessment.command("list")
 @click.option("--person", "person_id", default="")
+@click.option(
+    "--awaiting-approval", is_flag=True, help="Only Top Secret decisions waiting for a second adjudicator."
+)
 @credential_option
 @json_option
 def assessment_list(
-    person_id: str, credential: Path, endpoint: str | None, insecure: bool, json_output: bool
+    person_id: str,
+    awaiting_approval: bool,
+    credential: Path,
+    endpoint: str | None,
+    insecure: bool,
+    json_output: bool,
 ) -> None:
     """List assessments (states and decisions only)."""
+    from clearance.client.common import AssessmentState
+
+    state = AssessmentState.AWAITING_APPROVAL if awaiting_approval else AssessmentState.UNSPECIFIED
     with registry_client(credential, endpoint=endpoint, insecure=insecure) as client:
-        rows = [records.assessment(a) for a in client.assessments.list(person_id)]
+        rows = [records.assessment(a) for a in client.assessments.list(person_id, state=state)]
     emit(
         {"assessments": rows},
         json_output=json_output,

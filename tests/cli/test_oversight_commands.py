@@ -140,11 +140,14 @@ def test_staff_create_investigator_and_assessment_approve_from_the_command_line(
         )
     )
     approve = ["assessment", "approve", assessment.id, "--approve", "--comment", "concur"]
+    second = ["--credential", str(tmp_path / "second.json"), "--json"]
+    pending = run_cli(["assessment", "list", "--awaiting-approval", *second]).json()["assessments"]
+    assert [a["id"] for a in pending] == [assessment.id]
 
     own = run_cli(
         [*approve, "--credential", str(credential_file(live, live.adjudicator, tmp_path / "adj.json"))]
     )
-    approved = run_cli([*approve, "--credential", str(tmp_path / "second.json"), "--json"])
+    approved = run_cli([*approve, *second])
 
     assert created.exit_code == exits.OK, created.stderr
     assert own.exit_code == exits.NOT_ALLOWED
