@@ -27,7 +27,12 @@ Schema (``schema: 1``) of the bundle payload::
      "issuing_keys": [{"jwk": JWK, "nbf": int, "exp": int}],
      "levels": [str, ...], "categories": [str, ...],
      "status_lists": [{"uri": str, "bits": int}],
-     "agreements": [general JWS, ...], "registry": {"endpoint": str} (optional)}
+     "agreements": [general JWS, ...], "registry": {"endpoint": str} (optional),
+     "issuer_cas": [base64 DER, ...] (optional)}
+
+``issuer_cas`` (additive, present only when the registry issues on the HAIP profile) lists
+the registry's issuer CA certificates (:mod:`clearance.certificates`): the ``x5c`` chains of
+its credentials and status list tokens must reach one of them.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from clearance.certificates import check_issuer_ca, decode_x5c, x5c_value
 from clearance.credentials import check_jurisdiction, check_token
 from clearance.encoding import b64url_encode, canonical_json
 from clearance.errors import MalformedError, Reason, VerificationError
@@ -139,6 +145,8 @@ class TrustBundle:
     agreements: tuple[dict[str, Any], ...] = ()
     endpoint: str | None = None
     raw: str | None = field(default=None, compare=False)
+    issuer_cas: tuple[bytes, ...] = ()
+    """DER of the issuer CA certificates (HAIP profile); empty for an Ed25519-only registry."""
 
     def __post_init__(self) -> None:
         check_jurisdiction(self.jurisdiction)
@@ -154,6 +162,10 @@ class TrustBundle:
         uris = [s.uri for s in self.status_lists]
         if len(set(uris)) != len(uris):
             raise MalformedError("bundle lists a status list twice")
+        if len(set(self.issuer_cas)) != len(self.issuer_cas) or len(self.issuer_cas) > 8:
+            raise MalformedError("bundle lists an issuer CA twice, or more than 8")
+        for der in self.issuer_cas:
+            check_issuer_ca(der)
 
     # -- lookups -------------------------------------------------------------
 
@@ -209,6 +221,8 @@ class TrustBundle:
         }
         if self.endpoint:
             payload["registry"] = {"endpoint": self.endpoint}
+        if self.issuer_cas:
+            payload["issuer_cas"] = x5c_value(self.issuer_cas)
         return payload
 
     @classmethod
@@ -249,6 +263,7 @@ class TrustBundle:
             agreements=tuple(dict(a) for a in agreements),
             endpoint=endpoint if isinstance(endpoint, str) else None,
             raw=raw,
+            issuer_cas=decode_x5c(payload["issuer_cas"], max_items=8) if "issuer_cas" in payload else (),
         )
 
     def sign(self, root_key: Signer) -> str:

@@ -27,6 +27,7 @@ from clearance.errors import Reason, VerificationError
 if TYPE_CHECKING:  # only for annotations: the SD-JWT layer imports this module
     from clearance.bundle import IssuingKey, TrustBundle
     from clearance.credentials import CredentialClaims
+    from clearance.credentialtypes import CredentialKind
 
 S = TypeVar("S")
 
@@ -67,7 +68,7 @@ class CredentialCase:
     claims: CredentialClaims
     now: int
     leeway: int
-    expected_vct: str | None
+    expected_vct: CredentialKind | None
     """The type required (a node accepts personnel credentials); None accepts any (``inspect``)."""
     bundle: TrustBundle | None
     issuing: IssuingKey | None
@@ -97,7 +98,7 @@ CREDENTIAL_CHECKS: tuple[Check[CredentialCase], ...] = (
     Check(
         "type",
         Reason.WRONG_TYPE,
-        lambda c: c.expected_vct is None or c.claims.vct == c.expected_vct,
+        lambda c: c.expected_vct is None or c.claims.kind == c.expected_vct,
         lambda c: f"expected a {c.expected_vct} credential",
     ),
     Check(

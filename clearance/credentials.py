@@ -1,11 +1,12 @@
 """Personnel and facility clearance credentials: SD-JWT VCs (RFC 9901 + SD-JWT VC draft).
 
-Header ``typ: dc+sd-jwt``, ``alg: EdDSA``, ``kid`` = the issuing key's RFC 7638
-thumbprint. Always visible: ``iss``, ``iat``, ``nbf``, ``exp``, ``vct``,
-``sub`` (a pseudonym, never a national ID), ``cnf.jwk`` (the holder key,
-RFC 7800), ``status.status_list {idx, uri}`` and ``clearance {jurisdiction,
-level, categories}``. A personnel credential's names, birth date, nationality
-and employer are selectively disclosable: a verifier learns them only when
+Header ``typ: dc+sd-jwt``, ``alg: EdDSA`` (or ``ES256`` on the HAIP profile, with the
+issuing key's certificate chain in ``x5c``), ``kid`` = the issuing key's RFC 7638
+thumbprint. Always visible: ``iss``, ``iat``, ``nbf``, ``exp``, ``vct`` (an HTTPS URL, see
+:mod:`clearance.credentialtypes`) and ``vct#integrity``, ``sub`` (a pseudonym, never a
+national ID), ``cnf.jwk`` (the holder key, RFC 7800), ``status.status_list {idx, uri}`` and
+``clearance {jurisdiction, level, categories}``. A personnel credential's names, birth date,
+nationalities and employer are selectively disclosable: a verifier learns them only when
 the holder chooses. A facility credential names its organization openly (an
 organization is not a person) and binds the key of the organization's node.
 """
@@ -14,21 +15,29 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from clearance.certificates import x5c_value
+from clearance.credentialtypes import (
+    DISCLOSABLE_PERSONAL_CLAIMS,
+    CredentialKind,
+    kind_of,
+    vct_for,
+    vct_integrity,
+)
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.keys import PublicKey, Signer
 from clearance.sdjwt import IssuedSdJwt, SaltSource, issue, random_salt
 
 SD_JWT_VC_TYP = "dc+sd-jwt"
-PERSONNEL_VCT = "urn:clearance:vct:personnel:1"
-FACILITY_VCT = "urn:clearance:vct:facility:1"
-CREDENTIAL_TYPES = frozenset({PERSONNEL_VCT, FACILITY_VCT})
+PERSONNEL_VCT = CredentialKind.PERSONNEL
+"""The personnel credential type (its ``vct`` URL depends on the issuer: see :func:`vct_for`)."""
+FACILITY_VCT = CredentialKind.FACILITY
+"""The facility credential type (its ``vct`` URL depends on the issuer: see :func:`vct_for`)."""
+VCT_INTEGRITY = "vct#integrity"
 
-DISCLOSABLE_PERSONAL_CLAIMS = ("given_name", "family_name", "birthdate", "nationality", "employer")
-"""The only personal claims a personnel credential may carry, each selectively disclosable."""
 _DISCLOSABLE = frozenset(DISCLOSABLE_PERSONAL_CLAIMS)
 
 _JURISDICTION = re.compile(r"[A-Z]{2}")
@@ -187,6 +196,8 @@ class CredentialClaims:
     clearance: ClearanceClaim
     organization: dict[str, Any] | None = None
     disclosed: dict[str, Any] = field(default_factory=dict)
+    kind: CredentialKind = CredentialKind.PERSONNEL
+    """What ``vct`` names (``vct`` must be one of the issuer's own type URLs)."""
 
     @classmethod
     def from_payload(cls, claims: Mapping[str, Any]) -> CredentialClaims:
@@ -209,15 +220,19 @@ class CredentialClaims:
         iat, nbf, exp = claims["iat"], claims["nbf"], claims["exp"]
         if not isinstance(iss, str) or not isinstance(sub, str) or not sub or len(sub) > 256:
             raise MalformedError("iss and sub must be strings")
-        if type(vct) is not str or vct not in CREDENTIAL_TYPES:
+        kind = kind_of(vct, iss)
+        if kind is None:
             raise MalformedError(f"unknown credential type vct {str(vct)[:60]!r}")
+        integrity = claims.get(VCT_INTEGRITY)
+        if integrity is not None and type(integrity) is not str:
+            raise MalformedError("vct#integrity must be a string")
         if type(iat) is not int or type(nbf) is not int or type(exp) is not int or nbf > exp:
             raise MalformedError("iat, nbf and exp must be integers with nbf <= exp")
         cnf = claims["cnf"]
         if not isinstance(cnf, dict) or "jwk" not in cnf:
             raise MalformedError("cnf must carry the holder jwk")
         organization = claims.get("organization")
-        if vct == FACILITY_VCT:
+        if kind is CredentialKind.FACILITY:
             if not isinstance(organization, dict) or not isinstance(organization.get("id"), str):
                 raise MalformedError("a facility credential names its organization id")
             organization = dict(organization)
@@ -241,11 +256,24 @@ class CredentialClaims:
             clearance=ClearanceClaim.from_json(claims["clearance"]),
             organization=organization,
             disclosed=disclosed,
+            kind=kind,
         )
 
 
-def _header(key: Signer) -> dict[str, str]:
-    return {"typ": SD_JWT_VC_TYP, "kid": key.kid}
+def _header(key: Signer, x5c: Sequence[bytes]) -> dict[str, Any]:
+    header: dict[str, Any] = {"typ": SD_JWT_VC_TYP, "kid": key.kid}
+    if x5c:
+        header["x5c"] = x5c_value(x5c)
+    return header
+
+
+def _check_nationalities(value: Any) -> None:
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= 8
+        or not all(isinstance(v, str) and re.fullmatch(r"[A-Z]{2}", v) for v in value)
+    ):
+        raise MalformedError("nationalities must be an array of ISO 3166-1 alpha-2 codes")
 
 
 def issue_personnel_credential(
@@ -261,6 +289,7 @@ def issue_personnel_credential(
     personal: Mapping[str, Any] | None = None,
     not_before: int | None = None,
     salt: SaltSource = random_salt,
+    x5c: Sequence[bytes] = (),
 ) -> IssuedSdJwt:
     """Issue a personnel clearance credential to ``holder``.
 
@@ -274,16 +303,19 @@ def issue_personnel_credential(
         issued_at: ``iat``; ``not_before`` defaults to it.
         expires_at: ``exp``; never later than the clearance's own end.
         personal: selectively disclosable personal claims
-            (see :data:`DISCLOSABLE_PERSONAL_CLAIMS`).
+            (see :data:`DISCLOSABLE_PERSONAL_CLAIMS`); ``nationalities`` is an array.
         salt: salt source (injected for tests).
+        x5c: the issuing key's certificate chain, leaf first (DER), on the HAIP profile.
 
     Raises:
-        MalformedError: unknown personal claims or ``exp`` before ``nbf``.
+        MalformedError: unknown or ill-formed personal claims or ``exp`` before ``nbf``.
     """
     personal = dict(personal or {})
     unknown = set(personal) - set(DISCLOSABLE_PERSONAL_CLAIMS)
     if unknown:
         raise MalformedError(f"personal claims not allowed in a credential: {sorted(unknown)}")
+    if personal.get("nationalities") not in (None, []):
+        _check_nationalities(personal["nationalities"])
     nbf = issued_at if not_before is None else not_before
     if expires_at <= nbf:
         raise MalformedError("credential would expire before it becomes valid")
@@ -292,14 +324,15 @@ def issue_personnel_credential(
         "iat": issued_at,
         "nbf": nbf,
         "exp": expires_at,
-        "vct": PERSONNEL_VCT,
+        "vct": vct_for(CredentialKind.PERSONNEL, issuer),
+        VCT_INTEGRITY: vct_integrity(CredentialKind.PERSONNEL, issuer),
         "sub": subject,
         "cnf": {"jwk": holder.bare_jwk},
         "status": status.to_json(),
         "clearance": clearance.to_json(),
     }
-    personal = {k: v for k, v in personal.items() if v not in (None, "")}
-    return issue(_header(key), claims, personal, key, salt=salt, decoys=_DECOYS)
+    personal = {k: v for k, v in personal.items() if v not in (None, "", [])}
+    return issue(_header(key, x5c), claims, personal, key, salt=salt, decoys=_DECOYS)
 
 
 def issue_facility_credential(
@@ -314,6 +347,7 @@ def issue_facility_credential(
     issued_at: int,
     expires_at: int,
     salt: SaltSource = random_salt,
+    x5c: Sequence[bytes] = (),
 ) -> IssuedSdJwt:
     """Issue a facility clearance credential binding an organization's node key.
 
@@ -329,11 +363,12 @@ def issue_facility_credential(
         "iat": issued_at,
         "nbf": issued_at,
         "exp": expires_at,
-        "vct": FACILITY_VCT,
+        "vct": vct_for(CredentialKind.FACILITY, issuer),
+        VCT_INTEGRITY: vct_integrity(CredentialKind.FACILITY, issuer),
         "sub": subject,
         "cnf": {"jwk": node_key.bare_jwk},
         "status": status.to_json(),
         "clearance": clearance.to_json(),
         "organization": dict(organization),
     }
-    return issue(_header(key), claims, {}, key, salt=salt)
+    return issue(_header(key, x5c), claims, {}, key, salt=salt)

@@ -26,6 +26,8 @@ message::
     │   └── PermissionDeniedError  a valid caller without the right; a refusal by
     │                              a separation-of-duties rule carries a ``code``
     │                              (see :class:`DenialCode`).
+    ├── ProtocolError          an OAuth / OpenID4VC request refused with the spec's
+    │                          error code (``code``, see :class:`OAuthErrorCode`).
     ├── InvalidArgumentError   a request names a bad value (``field`` says which).
     ├── NotFoundError          a request names something that does not exist.
     ├── ConflictError          a request collides with existing state.
@@ -85,6 +87,10 @@ class Reason(enum.StrEnum):
     VERSION_NOT_NEXT = "version_not_next"
     PAYLOAD_MISMATCH = "payload_mismatch"
     DUPLICATE_SIGNATURE = "duplicate_signature"
+    CHAIN_UNTRUSTED = "chain_untrusted"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_KEY_MISMATCH = "certificate_key_mismatch"
+    CERTIFICATE_USAGE = "certificate_usage"
     # Transparency log (c2sp.org tlog-* specifications, RFC 9162 proofs).
     INCLUSION_PROOF_INVALID = "inclusion_proof_invalid"
     CONSISTENCY_PROOF_INVALID = "consistency_proof_invalid"
@@ -217,6 +223,65 @@ class PermissionDeniedError(AuthorizationError):
         super().__init__(f"{code.value}: {detail}" if code is not None else detail)
         self.code = code
         self.detail = detail
+
+
+class OAuthErrorCode(enum.StrEnum):
+    """Error codes of OAuth 2.0 (RFC 6749, RFC 6750), OpenID4VCI 1.0 and OpenID4VP 1.0."""
+
+    INVALID_REQUEST = "invalid_request"
+    INVALID_CLIENT = "invalid_client"
+    INVALID_GRANT = "invalid_grant"
+    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_TOKEN = "invalid_token"  # noqa: S105  (a code, not a secret)
+    INVALID_CREDENTIAL_REQUEST = "invalid_credential_request"
+    UNKNOWN_CREDENTIAL_CONFIGURATION = "unknown_credential_configuration"
+    INVALID_PROOF = "invalid_proof"
+    INVALID_NONCE = "invalid_nonce"
+    CREDENTIAL_REQUEST_DENIED = "credential_request_denied"
+    INVALID_REQUEST_OBJECT = "invalid_request_object"
+    INVALID_REQUEST_URI = "invalid_request_uri"
+    ACCESS_DENIED = "access_denied"
+    SERVER_ERROR = "server_error"
+
+
+_STATUS_OF_CODE = {
+    OAuthErrorCode.INVALID_CLIENT: 401,
+    OAuthErrorCode.INVALID_TOKEN: 401,
+    OAuthErrorCode.ACCESS_DENIED: 403,
+    OAuthErrorCode.SERVER_ERROR: 500,
+}
+
+
+class ProtocolError(ClearanceError):
+    """A protocol request refused with the error code its specification defines.
+
+    Attributes:
+        code: the spec's ``error`` value.
+        description: the ``error_description``; a sentence for humans, never a secret.
+        reason: the verification reason behind it, where one decided (a stable code).
+        status: the HTTP status the endpoint answers with.
+    """
+
+    def __init__(
+        self,
+        code: OAuthErrorCode,
+        description: str,
+        *,
+        reason: Reason | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(f"{code.value}: {description}")
+        self.code = code
+        self.description = description
+        self.reason = reason
+        self.status = status if status is not None else _STATUS_OF_CODE.get(code, 400)
+
+    def to_json(self) -> dict[str, str]:
+        """The error response body (RFC 6749 section 5.2)."""
+        body = {"error": self.code.value, "error_description": self.description}
+        if self.reason is not None:
+            body["clearance_reason"] = self.reason.value
+        return body
 
 
 class InvalidArgumentError(ClearanceError):

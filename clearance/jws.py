@@ -11,7 +11,7 @@ Two serializations:
   DESIGN.md asks for one payload signed by several roots (agreements, root
   rotations).
 
-Only ``EdDSA`` and ``ES256`` are accepted: ``none``, HMAC (the "HS256 signed
+Only ``EdDSA`` (also spelled ``Ed25519``, RFC 9864) and ``ES256`` are accepted: ``none``, HMAC (the "HS256 signed
 with the public key" confusion) and everything else are refused as
 ``algorithm_not_allowed`` before a signature is looked at. A header's ``alg``
 must match the key that verifies it.
@@ -26,7 +26,7 @@ from typing import Any
 
 from clearance.encoding import b64url_decode, b64url_encode, canonical_json, parse_json, parse_json_object
 from clearance.errors import MalformedError, Reason, VerificationError
-from clearance.keys import ALLOWED_ALGS, PublicKey, Signer
+from clearance.keys import ALLOWED_ALGS, PublicKey, Signer, alg_matches
 
 MAX_TOKEN_BYTES = 64 * 1024
 """Default cap for one compact JWS: far above any credential we issue."""
@@ -139,8 +139,9 @@ def decode_compact(
     return CompactJWS(header, payload, token[:second].encode("ascii"), signature, token, payload_json)
 
 
-UnverifiedCompact = tuple[str, str | None, dict[str, Any], str, bytes, bytes]
-"""``(alg, kid, payload, payload_json, signing_input, signature)`` of a compact JWS, not yet verified."""
+UnverifiedCompact = tuple[str, str | None, dict[str, Any], str, bytes, bytes, object]
+"""``(alg, kid, payload, payload_json, signing_input, signature, x5c)`` of a compact JWS, not yet
+verified (``x5c`` is the header's value as sent, or None)."""
 
 
 def try_decode_compact(token: str, typ: str, max_bytes: int = MAX_TOKEN_BYTES) -> UnverifiedCompact | None:
@@ -157,7 +158,7 @@ def try_decode_compact(token: str, typ: str, max_bytes: int = MAX_TOKEN_BYTES) -
     if first < 0 or second < 0 or token.find(".", second + 1) >= 0:
         return None
     try:
-        alg, kid, header_typ = _accepted_header(token[:first])
+        alg, kid, header_typ, x5c = _accepted_header(token[:first])
         if header_typ != typ:
             return None
         payload_json = b64url_decode(token[first + 1 : second]).decode("utf-8")
@@ -167,19 +168,19 @@ def try_decode_compact(token: str, typ: str, max_bytes: int = MAX_TOKEN_BYTES) -
         return None
     if type(payload) is not dict:
         return None
-    return alg, kid, payload, payload_json, token[:second].encode("ascii"), signature
+    return alg, kid, payload, payload_json, token[:second].encode("ascii"), signature, x5c
 
 
 @functools.lru_cache(maxsize=1024)
-def _accepted_header(h64: str) -> tuple[str, str | None, object]:
-    """``(alg, kid, typ)`` of a protected header that :func:`decode_compact` accepts.
+def _accepted_header(h64: str) -> tuple[str, str | None, object, object]:
+    """``(alg, kid, typ, x5c)`` of a protected header that :func:`decode_compact` accepts.
 
     Raises:
         VerificationError: as :func:`decode_compact` (a refusal is not cached).
     """
     header = _decode_header(h64, "token")
     kid = header.get("kid")
-    return header["alg"], kid if isinstance(kid, str) else None, header.get("typ")
+    return header["alg"], kid if isinstance(kid, str) else None, header.get("typ"), header.get("x5c")
 
 
 def verify_compact(jws: CompactJWS, key: PublicKey, *, what: str = "token") -> None:
@@ -199,7 +200,7 @@ def verify_signature(
     Raises:
         VerificationError: ``algorithm_not_allowed`` on a mismatch, ``bad_signature``.
     """
-    if alg != key.alg:
+    if not alg_matches(alg, key.alg):
         raise VerificationError(
             Reason.ALGORITHM_NOT_ALLOWED, f"{what} alg does not match its key ({key.alg})"
         )
@@ -249,7 +250,7 @@ class MultiSignedJWS:
         """
         for sig in self.signatures:
             if sig.kid == key.thumbprint:
-                if sig.header.get("alg") != key.alg:
+                if not alg_matches(sig.header.get("alg"), key.alg):
                     raise VerificationError(
                         Reason.ALGORITHM_NOT_ALLOWED, f"{what} signature alg does not match its key"
                     )

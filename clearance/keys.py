@@ -29,7 +29,23 @@ from clearance.encoding import b64url_decode, b64url_encode, canonical_json
 from clearance.errors import MalformedError, Reason, StorageError, VerificationError
 
 Alg = Literal["EdDSA", "ES256"]
-ALLOWED_ALGS: frozenset[str] = frozenset({"EdDSA", "ES256"})
+"""The algorithms we sign with. ``EdDSA`` stays our name for Ed25519 signatures: every JOSE
+library reads it, while the fully-specified ``Ed25519`` (RFC 9864) is not yet read by all."""
+ALLOWED_ALGS: frozenset[str] = frozenset({"EdDSA", "Ed25519", "ES256"})
+"""The ``alg`` values we accept on input: ``Ed25519`` (RFC 9864) names what ``EdDSA`` names here."""
+_SAME_ALG = {"Ed25519": "EdDSA"}
+
+
+def alg_matches(alg: object, key_alg: Alg) -> bool:
+    """Whether a header's ``alg`` names the algorithm of a key whose ``alg`` is ``key_alg``.
+
+    ``Ed25519`` (RFC 9864, fully specified) and ``EdDSA`` (RFC 8037) both name an Ed25519
+    signature; nothing else is an alias.
+    """
+    if not isinstance(alg, str):
+        return False
+    return _SAME_ALG.get(alg, alg) == key_alg
+
 
 _ES256 = ECAlgorithm(ECAlgorithm.SHA256)
 _PUBLIC_MEMBERS = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y")}

@@ -38,7 +38,7 @@ from clearance.credentials import check_jurisdiction
 from clearance.encoding import b64url_decode, b64url_encode, canonical_json
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import MultiSignedJWS, add_signature, decode_general
-from clearance.keys import PublicKey, Signer
+from clearance.keys import PublicKey, Signer, alg_matches
 
 ROOT_DOCUMENT_TYP = "clearance-rootdoc+jws"
 SCHEMA = 1
@@ -234,7 +234,7 @@ def verify_threshold(doc: MultiSignedJWS, root: RootDocument, *, typ: str, what:
             continue
         if sig.kid in valid:
             continue
-        if sig.header.get("typ") != typ or sig.header.get("alg") != key.alg:
+        if sig.header.get("typ") != typ or not alg_matches(sig.header.get("alg"), key.alg):
             bad += 1
             continue
         try:

@@ -266,6 +266,7 @@ def _resolve_flat(top: dict[str, Any], disclosures: Sequence[str]) -> dict[str, 
     if len(digests) != len(sd):
         raise VerificationError(Reason.DISCLOSURE_MISMATCH, "a digest is referenced twice")
     used: set[str] = set()
+    found: list[tuple[str, Any]] = []
     for encoded in disclosures:
         hashed = digest(encoded)
         if hashed in used:
@@ -280,13 +281,13 @@ def _resolve_flat(top: dict[str, Any], disclosures: Sequence[str]) -> dict[str, 
         if disclosure.name is None:
             raise MalformedError("an array-element disclosure is referenced from _sd")
         if type(disclosure.value) in _CONTAINERS:
-            top["_sd"] = sd
+            top["_sd"] = sd  # untouched so far: the general path starts from the payload as signed
             return None
-        if disclosure.name in top:
-            raise VerificationError(
-                Reason.DISCLOSURE_MISMATCH, f"disclosed claim {disclosure.name!r} already exists"
-            )
-        top[disclosure.name] = disclosure.value
+        found.append((disclosure.name, disclosure.value))
+    for name, value in found:
+        if name in top:
+            raise VerificationError(Reason.DISCLOSURE_MISMATCH, f"disclosed claim {name!r} already exists")
+        top[name] = value
     return top
 
 

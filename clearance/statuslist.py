@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import enum
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clearance.certificates import x5c_value
 from clearance.encoding import b64url_decode, b64url_encode
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import CompactJWS, decode_compact, encode_compact, verify_compact
@@ -207,8 +208,12 @@ def sign_status_list(
     expires_at: int,
     seq: int,
     level: int = 9,
+    x5c: Sequence[bytes] = (),
 ) -> str:
-    """Sign ``status_list`` as a Status List Token for ``uri``."""
+    """Sign ``status_list`` as a Status List Token for ``uri``.
+
+    ``x5c`` is the issuing key's certificate chain (DER, leaf first) on the HAIP profile.
+    """
     payload = {
         "sub": uri,
         "iat": issued_at,
@@ -217,7 +222,10 @@ def sign_status_list(
         "seq": seq,
         "status_list": status_list.encode(level=level),
     }
-    return encode_compact({"typ": STATUS_LIST_TYP, "kid": key.kid}, payload, key)
+    header: dict[str, Any] = {"typ": STATUS_LIST_TYP, "kid": key.kid}
+    if x5c:
+        header["x5c"] = x5c_value(x5c)
+    return encode_compact(header, payload, key)
 
 
 def parse_status_list_token(token: str, *, max_list_bytes: int = MAX_LIST_BYTES) -> StatusListToken:

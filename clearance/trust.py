@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from clearance.agreement import Agreement
 from clearance.bundle import RootRotation, TrustBundle
+from clearance.certificates import verify_x5c
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import verify_compact
 from clearance.keys import PublicKey
@@ -199,7 +200,8 @@ class TrustStore:
 
         Raises:
             VerificationError: unknown list (``untrusted_issuer``), unknown or wrong key,
-                bad signature, expired, or older than the one held (``rollback``).
+                bad signature, an ``x5c`` chain that does not hold (``chain_untrusted``, ...),
+                expired, or older than the one held (``rollback``).
             MalformedError: the token or list cannot be parsed.
         """
         parsed = parse_status_list_token(token)
@@ -211,6 +213,8 @@ class TrustStore:
             )
         issuing = bundle.issuing_key(parsed.kid)
         verify_compact(parsed.jws, issuing.key, what="status list token")
+        if "x5c" in parsed.jws.header:
+            verify_x5c(parsed.jws.header["x5c"], bundle.issuer_cas, issuing.key, now)
         location = bundle.status_list_location(parsed.uri)
         assert location is not None
         if parsed.status_list.bits != location.bits:

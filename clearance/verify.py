@@ -7,7 +7,8 @@ and the time it is given:
 2. its ``iss`` is a registry we trust (home, or foreign through an agreement)
    whose bundle has not expired (freeze);
 3. it is signed by an issuing key of that registry (``kid``) whose window
-   covers the credential's ``iat``;
+   covers the credential's ``iat``; an ``x5c`` chain, when the header carries one (HAIP
+   profile), certifies that key and reaches an issuer CA of the bundle;
 4. the disclosures match the signed digests, once each;
 5. ``nbf`` <= now < ``exp``; the clearance is in the issuer's own levels and categories;
 6. the key-binding JWT is signed by ``cnf.jwk``, recent, for our ``aud``, covers
@@ -32,6 +33,7 @@ from hashlib import sha256
 from typing import Protocol
 
 from clearance.bundle import IssuingKey, TrustBundle
+from clearance.certificates import verify_x5c
 from clearance.checks import (
     CREDENTIAL_CHECKS,
     KEY_BINDING_CHECKS,
@@ -41,6 +43,7 @@ from clearance.checks import (
     check_credential,
 )
 from clearance.credentials import PERSONNEL_VCT, SD_JWT_VC_TYP, CredentialClaims
+from clearance.credentialtypes import CredentialKind
 from clearance.encoding import b64url_encode
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.jws import (
@@ -227,7 +230,7 @@ def verify_presentation(
     now: int,
     policy: StalenessPolicy,
     status_max_age: int | None = None,
-    expected_vct: str = PERSONNEL_VCT,
+    expected_vct: CredentialKind = PERSONNEL_VCT,
     leeway: int = DEFAULT_LEEWAY,
     kb_max_age: int = DEFAULT_KB_MAX_AGE,
 ) -> VerifiedPresentation:
@@ -241,7 +244,8 @@ def verify_presentation(
         now: seconds since the epoch (injected).
         policy: status list staleness per level.
         status_max_age: overrides the policy (a sharing decision uses the item's level).
-        expected_vct: the credential type we accept (personnel by default).
+        expected_vct: the credential type we accept (personnel by default); its ``vct``
+            must be that type's URL under the credential's issuer.
         leeway: tolerated clock skew for ``nbf`` and KB ``iat``.
         kb_max_age: oldest acceptable KB ``iat``.
 
@@ -264,7 +268,7 @@ def verify_presentations(
     policy: StalenessPolicy,
     executor: Executor | None = None,
     slices: int = 1,
-    expected_vct: str = PERSONNEL_VCT,
+    expected_vct: CredentialKind = PERSONNEL_VCT,
 ) -> list[VerifiedPresentation | VerificationError]:
     """Verify a batch: for each presentation, what :func:`verify_presentation` returns or raises.
 
@@ -315,7 +319,7 @@ def _check(
     trust: TrustStore,
     audience: str,
     now: int,
-    expected_vct: str,
+    expected_vct: CredentialKind,
     leeway: int = DEFAULT_LEEWAY,
     kb_max_age: int = DEFAULT_KB_MAX_AGE,
 ) -> Checked:
@@ -396,7 +400,7 @@ def check_in_order(
     trust: TrustStore,
     audience: str,
     now: int,
-    expected_vct: str,
+    expected_vct: CredentialKind,
     leeway: int,
     kb_max_age: int,
 ) -> Checked:
@@ -415,6 +419,8 @@ def check_in_order(
     bundle = trust.bundle_for_issuer(issuer, now)
     issuing = bundle.issuing_key(jws.kid)
     verify_compact(jws, issuing.key, what="credential")
+    if "x5c" in jws.header:
+        verify_x5c(jws.header["x5c"], bundle.issuer_cas, issuing.key, now)
     resolved = resolve_claims(jws.payload, parts.disclosures, payload_json=jws.payload_json)
     credential = CredentialClaims.from_payload(resolved)
     check_credential(CredentialCase(credential, now, leeway, expected_vct, bundle, issuing))
@@ -429,7 +435,7 @@ def check_fast(
     trust: TrustStore,
     audience: str,
     now: int,
-    expected_vct: str,
+    expected_vct: CredentialKind,
     leeway: int,
     kb_max_age: int,
 ) -> Checked | None:
@@ -465,7 +471,7 @@ def check_fast(
     decoded = try_decode_compact(serialized[:first], SD_JWT_VC_TYP, MAX_TOKEN_BYTES)
     if decoded is None:
         return None
-    alg, kid, payload, payload_json, signing_input, signature = decoded
+    alg, kid, payload, payload_json, signing_input, signature, x5c = decoded
     # 2, 3 (but the signature), 4 and 5.
     issuer = payload.get("iss")
     if type(issuer) is not str:
@@ -485,7 +491,7 @@ def check_fast(
     decoded = try_decode_compact(kb_token, KB_TYP, MAX_KB_BYTES)
     if decoded is None:
         return None
-    kb_alg, _, kb_claims, _, kb_signing_input, kb_signature = decoded
+    kb_alg, _, kb_claims, _, kb_signing_input, kb_signature, _ = decoded
     covered = b64url_encode(sha256(serialized[: cut + 1].encode()).digest())
     if not all_hold(
         KEY_BINDING_CHECKS, KeyBindingCase(kb_claims, covered, audience, now, leeway, kb_max_age)
@@ -493,5 +499,7 @@ def check_fast(
         return None
     # The signatures of 3 and 6.
     verify_signature(alg, signing_input, signature, issuing.key, what="credential")
+    if x5c is not None:
+        verify_x5c(x5c, bundle.issuer_cas, issuing.key, now)
     check_key_binding_signature(kb_alg, kb_signing_input, kb_signature, credential.holder_key)
     return credential, bundle, issuing, KeyBinding(kb_claims["iat"], kb_claims["aud"], kb_claims["nonce"])

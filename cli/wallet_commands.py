@@ -261,3 +261,14 @@ def present(
         )
     else:
         click.echo(presentation)
+
+
+def _register_protocol_commands() -> None:
+    """The OpenID4VCI / OpenID4VP commands live in :mod:`cli.wallet_protocol`."""
+    from cli.wallet_protocol import receive, respond, trust_verifier
+
+    for command in (receive, respond, trust_verifier):
+        wallet.add_command(command)
+
+
+_register_protocol_commands()

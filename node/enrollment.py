@@ -195,7 +195,7 @@ def _check_facility(sd_jwt: str, trust: TrustStore, key: SigningKey) -> str:
     jws = decode_compact(parts.jwt, what="facility credential", typ=SD_JWT_VC_TYP)
     verify_compact(jws, trust.home.issuing_key(jws.kid).key, what="facility credential")
     claims = CredentialClaims.from_payload(resolve_claims(jws.payload, parts.disclosures))
-    if claims.vct != FACILITY_VCT or claims.issuer != trust.home.issuer:
+    if claims.kind != FACILITY_VCT or claims.issuer != trust.home.issuer:
         raise VerificationError(
             Reason.WRONG_TYPE, "enrollment returned something other than our facility credential"
         )

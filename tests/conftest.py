@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 
 DATABASE_URL_ENV = "CLEARANCE_TEST_DATABASE_URL"
 
-pytest_plugins = ["tests.softhsm_fixtures"]  # softhsm, token: a real SoftHSM2 token per test
+pytest_plugins = [
+    "tests.softhsm_fixtures",  # softhsm, token: a real SoftHSM2 token per test
+    "tests.openid4vc_worlds",  # issuer, verifier: OpenID4VCI / OpenID4VP endpoints over HTTPS
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

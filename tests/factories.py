@@ -24,6 +24,7 @@ import pytest
 
 from clearance.agreement import Agreement, Party
 from clearance.bundle import IssuingKey, RootRotation, StatusListLocation, TrustBundle
+from clearance.certificates import make_issuer_ca, make_issuing_certificate
 from clearance.credentials import (
     ClearanceClaim,
     StatusReference,
@@ -73,18 +74,56 @@ class RegistryWorld:
     agreements: list[dict[str, Any]] = field(default_factory=list)
     issuing_window: tuple[int, int] | None = None
     next_index: int = 7
+    ca: SigningKey | None = None
+    """The issuer CA key on the HAIP profile (ES256 issuing key with an x5c chain)."""
+    ca_der: bytes = b""
+    x5c: tuple[bytes, ...] = ()
 
     @classmethod
-    def create(cls, jurisdiction: str = "JP", *, now: int = NOW, size: int = 131_072) -> RegistryWorld:
-        lower = jurisdiction.lower()
-        return cls(
+    def create(
+        cls,
+        jurisdiction: str = "JP",
+        *,
+        now: int = NOW,
+        size: int = 131_072,
+        haip: bool = False,
+        issuer: str | None = None,
+    ) -> RegistryWorld:
+        """A registry; ``haip`` puts it on the HAIP profile (ES256 issuing key, issuer CA, x5c)."""
+        issuer = issuer or f"https://registry.{jurisdiction.lower()}.example"
+        world = cls(
             jurisdiction=jurisdiction,
             now=now,
             root=SigningKey.generate(),
-            issuing=SigningKey.generate(),
-            issuer=f"https://registry.{lower}.example",
-            status_uri=f"https://registry.{lower}.example/statuslists/1",
+            issuing=SigningKey.generate("ES256" if haip else "EdDSA"),
+            issuer=issuer,
+            status_uri=f"{issuer}/statuslists/1",
             status_list=StatusList(2, size),
+        )
+        if haip:
+            world.ca = SigningKey.generate("ES256")
+            world.ca_der = make_issuer_ca(
+                world.ca,
+                jurisdiction=jurisdiction,
+                issuer=world.issuer,
+                not_before=now - 365 * DAY,
+                not_after=now + 5 * 365 * DAY,
+            )
+            world.x5c = (world.leaf_certificate(),)
+        return world
+
+    def leaf_certificate(
+        self, key: SigningKey | None = None, *, not_before: int | None = None, not_after: int | None = None
+    ) -> bytes:
+        """A leaf certificate from this registry's CA for ``key`` (the issuing key by default)."""
+        assert self.ca is not None, "a HAIP world"
+        return make_issuing_certificate(
+            self.ca,
+            self.ca_der,
+            (key or self.issuing).public,
+            issuer=self.issuer,
+            not_before=self.now - 30 * DAY if not_before is None else not_before,
+            not_after=self.now + 365 * DAY if not_after is None else not_after,
         )
 
     # -- signed documents ------------------------------------------------------
@@ -112,6 +151,7 @@ class RegistryWorld:
             categories=CATEGORIES,
             status_lists=(StatusListLocation(self.status_uri, 2),),
             agreements=tuple(self.agreements),
+            issuer_cas=(self.ca_der,) if self.ca_der else (),
         )
         fields.update(overrides)
         return TrustBundle(**fields).sign(signer)
@@ -133,6 +173,7 @@ class RegistryWorld:
             ttl=300,
             expires_at=at + expires_in,
             seq=self.seq if seq is None else seq,
+            x5c=self.x5c if key is None else (),
         )
 
     def issue(
@@ -146,6 +187,7 @@ class RegistryWorld:
         index: int | None = None,
         personal: dict[str, Any] | None = None,
         key: SigningKey | None = None,
+        x5c: tuple[bytes, ...] | None = None,
     ) -> tuple[str, Holder]:
         holder = holder or Holder()
         if index is None:
@@ -166,9 +208,10 @@ class RegistryWorld:
                 "given_name": "Hanako",
                 "family_name": "Yamada",
                 "birthdate": "1988-04-01",
-                "nationality": self.jurisdiction,
+                "nationalities": [self.jurisdiction],
                 "employer": "Example KK",
             },
+            x5c=(self.x5c if key is None else ()) if x5c is None else x5c,
         )
         return issued.serialize(), holder
 
@@ -184,6 +227,7 @@ class RegistryWorld:
             status=StatusReference(self.status_uri, index),
             issued_at=self.now,
             expires_at=self.now + 365 * DAY,
+            x5c=self.x5c,
         ).serialize()
 
     def agree_with(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from clearance.encoding import MAX_JSON_DEPTH
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.inspect.report import Inspector, Report
-from clearance.inspect.trust import Trust
+from clearance.inspect.trust import Trust, check_x5c
 
 if TYPE_CHECKING:
     from clearance.credentials import CredentialClaims
@@ -16,10 +16,7 @@ if TYPE_CHECKING:
     from clearance.visit import VisitAssurance
 
 
-_CREDENTIAL_KINDS = {
-    "urn:clearance:vct:personnel:1": "personnel_credential",
-    "urn:clearance:vct:facility:1": "facility_credential",
-}
+_CREDENTIAL_KINDS = {"personnel": "personnel_credential", "facility": "facility_credential"}
 
 
 class SdJwtInspector(Inspector):
@@ -37,11 +34,13 @@ class SdJwtInspector(Inspector):
 
     def decode(self, report: Report) -> None:
         from clearance.credentials import SD_JWT_VC_TYP, CredentialClaims
+        from clearance.credentialtypes import kind_of
         from clearance.jws import decode_compact
         from clearance.sdjwt import Disclosure, digest, resolve_claims
 
         jws = self.jws = decode_compact(self.parts.jwt, what="credential", typ=SD_JWT_VC_TYP)
-        credential_kind = _CREDENTIAL_KINDS.get(str(jws.payload.get("vct")), "credential")
+        named = kind_of(jws.payload.get("vct"), jws.payload.get("iss"))
+        credential_kind = _CREDENTIAL_KINDS.get(named.value if named else "", "credential")
         if self.parts.key_binding is None:
             report.kind = credential_kind
         else:
@@ -113,6 +112,7 @@ class SdJwtInspector(Inspector):
         issuing = trust.require_issuing("a credential")
         verify_compact(jws, issuing.key(jws.kid, "the credential"), what="credential")
         report.passed.append(f"issuer signature by {jws.kid} from {issuing.source}")
+        check_x5c(jws.header, issuing, jws.kid, trust.at, report)
         bundle = issuing.bundle
         signer = bundle.issuing_key(jws.kid) if bundle is not None else None
         # The checks a node makes (clearance.checks); those needing the issuer's bundle only with one.

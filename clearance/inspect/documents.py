@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from clearance.errors import MalformedError, Reason, VerificationError
 from clearance.inspect.report import Inspector, Report
-from clearance.inspect.trust import Trust, bundle_header_key, verify_bundle_under_root
+from clearance.inspect.trust import Trust, bundle_header_key, check_x5c, verify_bundle_under_root
 
 if TYPE_CHECKING:
     from clearance.agreement import Agreement
@@ -76,6 +76,7 @@ class StatusListTokenInspector(Inspector):
         issuing = trust.require_issuing("a status list token")
         verify_compact(token.jws, issuing.key(token.kid, "the status list token"), what="status list token")
         report.passed.append(f"signature by {token.kid} from {issuing.source}")
+        check_x5c(token.jws.header, issuing, token.kid, trust.at, report)
         if issuing.bundle is not None:
             location = issuing.bundle.status_list_location(token.uri)
             if location is None:

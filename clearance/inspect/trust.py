@@ -18,6 +18,7 @@ from clearance.errors import InvalidArgumentError, MalformedError, Reason, Verif
 
 if TYPE_CHECKING:
     from clearance.bundle import TrustBundle
+    from clearance.inspect.report import Report
     from clearance.jws import CompactJWS
     from clearance.keys import PublicKey
 
@@ -282,3 +283,25 @@ def verify_bundle_under_root(token: str, jws: CompactJWS, root: TrustedRoot) -> 
         if key.thumbprint != root.thumbprint:
             raise VerificationError(Reason.ROOT_MISMATCH, "trust bundle is not signed by the trusted root")
     TrustBundle.verify(token, key)
+
+
+def check_x5c(
+    header: Mapping[str, Any], issuing: IssuingKeys, kid: str | None, at: int, report: Report
+) -> None:
+    """The HAIP profile's ``x5c`` chain, as a node checks it: against the bundle's issuer CAs.
+
+    Raises:
+        VerificationError: the chain does not reach a CA of the bundle, certifies another key,
+            is not valid at ``at`` or has the wrong key usage.
+    """
+    from clearance.certificates import verify_x5c
+
+    if "x5c" not in header:
+        return
+    if issuing.bundle is None:
+        report.not_checked.append(
+            "x5c chain: not checked (needs the trust bundle's issuer CAs, not a JWK Set)"
+        )
+        return
+    verify_x5c(header["x5c"], issuing.bundle.issuer_cas, issuing.key(kid, "the x5c leaf"), at)
+    report.passed.append(f"x5c chain certifies {kid} and reaches an issuer CA of {issuing.source}")

@@ -15,6 +15,7 @@ from clearance.credentials import (
     StatusReference,
     issue_personnel_credential,
 )
+from clearance.credentialtypes import vct_for, vct_integrity
 from clearance.errors import Reason
 from clearance.jws import decode_compact
 from clearance.keys import SigningKey
@@ -45,7 +46,8 @@ def test_personnel_credential_shows_only_what_the_design_makes_visible() -> None
         "iat": NOW,
         "nbf": NOW,
         "exp": NOW + 365 * DAY,
-        "vct": PERSONNEL_VCT,
+        "vct": vct_for(PERSONNEL_VCT, world.issuer),
+        "vct#integrity": vct_integrity(PERSONNEL_VCT, world.issuer),
         "sub": "sub-42",
         "cnf": {"jwk": {k: v for k, v in holder.key.public.jwk.items() if k != "kid"}},
         "status": {"status_list": {"idx": 42, "uri": world.status_uri}},
@@ -67,7 +69,7 @@ def test_personal_claims_are_readable_only_through_their_disclosures() -> None:
         "given_name": "Hanako",
         "family_name": "Yamada",
         "birthdate": "1988-04-01",
-        "nationality": "JP",
+        "nationalities": ["JP"],
         "employer": "Example KK",
     }
 
@@ -112,7 +114,8 @@ def test_facility_credential_names_its_organization_and_binds_the_node_key() -> 
     world = RegistryWorld.create()
     node_key = SigningKey.generate()
     parsed = CredentialClaims.from_payload(claims_of(world.facility(node_key, org_id="org-7")))
-    assert parsed.vct == FACILITY_VCT
+    assert parsed.kind == FACILITY_VCT
+    assert parsed.vct == f"{world.issuer}/types/facility/v1"
     assert parsed.organization == {"id": "org-7", "name": "Example KK"}
     assert parsed.holder_key == node_key.public
 

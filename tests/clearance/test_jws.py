@@ -59,10 +59,23 @@ def test_hs256_signed_with_the_public_key_as_secret_is_refused() -> None:
             decode_compact(f"{header}.{body}.{b64url_encode(mac)}")
 
 
-@pytest.mark.parametrize("alg", ["RS256", "ES384", "PS256", "EdDSA ", "eddsa", "Ed25519", None, 7])
+@pytest.mark.parametrize("alg", ["RS256", "ES384", "PS256", "EdDSA ", "eddsa", "ed25519", "Ed448", None, 7])
 def test_algorithms_outside_the_allow_list_are_refused(alg: object) -> None:
     with refused(Reason.ALGORITHM_NOT_ALLOWED):
         decode_compact(compact_jws({"alg": alg}, PAYLOAD, b"sig"))
+
+
+def test_the_fully_specified_name_ed25519_is_accepted_as_eddsa() -> None:
+    """RFC 9864: ``Ed25519`` names exactly what ``EdDSA`` with an Ed25519 key names."""
+    key = SigningKey.generate()
+    token = encode_compact({}, PAYLOAD, key)
+    body = token.split(".")[1]
+    renamed_header = b64url_encode(canonical_json({"alg": "Ed25519"}))
+    renamed_input = f"{renamed_header}.{body}"
+    renamed = f"{renamed_input}.{b64url_encode(key.sign(renamed_input.encode()))}"
+    verify_compact(decode_compact(renamed), key.public)
+    with refused(Reason.ALGORITHM_NOT_ALLOWED):  # and it names no other key type
+        verify_compact(decode_compact(renamed), SigningKey.generate("ES256").public)
 
 
 def test_a_header_alg_that_does_not_match_the_key_is_refused() -> None:

@@ -302,11 +302,11 @@ def test_present_keeps_only_the_chosen_disclosures_and_binds_them() -> None:
 
 
 def test_present_refuses_a_claim_the_credential_does_not_carry() -> None:
-    with pytest.raises(MalformedError, match="nationality"):
+    with pytest.raises(MalformedError, match="nationalities"):
         present(
             issued_with().serialize(),
             HOLDER,
-            disclose=["nationality"],
+            disclose=["nationalities"],
             audience="a",
             nonce="n",
             issued_at=NOW,

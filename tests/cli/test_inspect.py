@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from clearance import statuslist
+from clearance.credentialtypes import CredentialKind, vct_for
 from clearance.encoding import b64url_encode, canonical_json
 from clearance.errors import VerificationError
 from clearance.inspect import MAX_INPUT_BYTES
@@ -24,7 +25,7 @@ from clearance.sdjwt import Disclosure, split
 from cli import exits
 from cli.main import cli
 from tests.cli.conftest import Artifacts, Run, run_cli, run_script
-from tests.factories import DAY, NOW, Holder, present_credential
+from tests.factories import DAY, NOW, Holder, RegistryWorld, present_credential
 
 AT = ["--at", str(NOW)]
 
@@ -107,7 +108,7 @@ def test_credential_shows_signed_and_disclosed_claims(artifacts: Artifacts) -> N
         "level": "SECRET",
         "categories": ["cyber-threat", "joint-research"],
     }
-    assert set(report["disclosed"]) == {"given_name", "family_name", "birthdate", "nationality", "employer"}
+    assert set(report["disclosed"]) == {"given_name", "family_name", "birthdate", "nationalities", "employer"}
     assert report["status"]["uri"] == artifacts.world.status_uri
     assert report["validity"]["state"] == "current"
 
@@ -425,7 +426,7 @@ def _nested_disclosures(artifacts: Artifacts, *, per_disclosure: int, count: int
         "iat": NOW,
         "nbf": NOW,
         "exp": NOW + DAY,
-        "vct": "urn:clearance:vct:personnel:1",
+        "vct": vct_for(CredentialKind.PERSONNEL, world.issuer),
         "sub": "sub-deep",
         "cnf": {"jwk": {k: v for k, v in holder.public.jwk.items() if k != "kid"}},
         "status": {"status_list": {"idx": 1, "uri": world.status_uri}},
@@ -491,3 +492,17 @@ def test_control_and_bidi_characters_from_the_artifact_are_escaped(artifacts: Ar
         assert not {"\x1b", "\u202e", "\x9b"} & set(run.stdout)
     assert "\\u001b[2J\\u202eevil\\u009b" in human.stdout
     assert machine.json()["claims"]["given_name"] == hostile
+
+
+def test_a_haip_credential_is_checked_against_the_bundles_issuer_ca(tmp_path: Path) -> None:
+    world = RegistryWorld.create(haip=True)
+    bundle = tmp_path / "bundle.jwt"
+    bundle.write_text(world.bundle())
+    good, bad = tmp_path / "good.sd-jwt", tmp_path / "bad.sd-jwt"
+    good.write_text(world.issue()[0])
+    stranger = RegistryWorld.create(haip=True)
+    bad.write_text(world.issue(x5c=(stranger.leaf_certificate(world.issuing),))[0])
+
+    report = inspect(str(good), "--jwks", str(bundle), "--json").json()
+    assert any("x5c chain certifies" in line for line in report["verification"]["passed"])
+    assert_refused(inspect(str(bad), "--jwks", str(bundle), "--json"), "chain_untrusted")

@@ -6,7 +6,7 @@ holds an active facility clearance at least as high as the assessment (a
 contractor cannot hold a higher clearance than its facility), bound to the
 holder's public key. Its ``exp`` is the earlier of the credential lifetime
 and the end of the clearance's validity. The SD-JWT handed to the holder
-carries their name, birth date, nationality and employer as selectively
+carries their name, birth date, nationalities and employer as selectively
 disclosable claims; the registry keeps a sealed copy only to answer a
 repeated request with the same idempotency key.
 

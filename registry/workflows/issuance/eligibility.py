@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
@@ -126,7 +127,7 @@ def check(config: RegistryConfig, inputs: IssuanceInputs | None, assessment_id: 
     return Eligible(inputs, inputs.organization_id, inputs.valid_until)
 
 
-def personal_claims(kek: KeyEncryptionKeys, eligible: Eligible) -> dict[str, str]:
+def personal_claims(kek: KeyEncryptionKeys, eligible: Eligible) -> dict[str, Any]:
     """The selectively disclosable claims of the person's credential (their sealed data, opened)."""
     inputs = eligible.inputs
     data = PersonalData.from_bytes(
@@ -136,6 +137,6 @@ def personal_claims(kek: KeyEncryptionKeys, eligible: Eligible) -> dict[str, str
         "given_name": data.given_name,
         "family_name": data.family_name,
         "birthdate": data.birthdate,
-        "nationality": data.nationality,
+        "nationalities": [data.nationality],
         "employer": inputs.org_name or "",
     }
