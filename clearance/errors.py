@@ -23,7 +23,9 @@ message::
     │                          carries a ``code`` (see :class:`KeyAccessCode`).
     ├── AuthorizationError     who is calling is unknown or may not do this.
     │   ├── AuthenticationError  missing or invalid caller credential.
-    │   └── PermissionDeniedError  a valid caller without the right.
+    │   └── PermissionDeniedError  a valid caller without the right; a refusal by
+    │                              a separation-of-duties rule carries a ``code``
+    │                              (see :class:`DenialCode`).
     ├── ProtocolError          an OAuth / OpenID4VC request refused with the spec's
     │                          error code (``code``, see :class:`OAuthErrorCode`).
     ├── InvalidArgumentError   a request names a bad value (``field`` says which).
@@ -194,8 +196,33 @@ class AuthenticationError(AuthorizationError):
     """Missing, expired or invalid caller credential."""
 
 
+class DenialCode(enum.StrEnum):
+    """Why a valid caller was refused by a separation-of-duties rule. Stable strings, like :class:`Reason`.
+
+    The role table refuses whole methods; these rules refuse one caller for one
+    object, because of what that caller already did to it.
+    """
+
+    INVESTIGATOR_CANNOT_DECIDE = "investigator_cannot_decide"
+    """Deciding or approving an assessment whose consent or findings the caller recorded."""
+    SECOND_ADJUDICATOR_REQUIRED = "second_adjudicator_required"
+    """Approving one's own Top Secret decision: the second adjudicator must be another account."""
+    OWN_DECISION_APPEAL = "own_decision_appeal"
+    """Resolving the appeal of a decision the caller took part in (investigated, decided, approved)."""
+
+
 class PermissionDeniedError(AuthorizationError):
-    """A valid caller without the right to do this."""
+    """A valid caller without the right to do this.
+
+    Attributes:
+        code: the separation-of-duties rule that refused, or None for a refusal by role or scope.
+        detail: the sentence for humans (the message without the code).
+    """
+
+    def __init__(self, detail: str, code: DenialCode | None = None) -> None:
+        super().__init__(f"{code.value}: {detail}" if code is not None else detail)
+        self.code = code
+        self.detail = detail
 
 
 class OAuthErrorCode(enum.StrEnum):

@@ -7,9 +7,10 @@ trailers (gRPC's richer error model) holding
 
 * an ``ErrorInfo`` in the domain :data:`DOMAIN` whose ``reason`` is our stable
   code: the :class:`~clearance.errors.Reason` of a verification refusal, the
-  reason of a policy refusal, else the code of the error's class (the table
+  reason of a policy refusal, the :class:`~clearance.errors.DenialCode` of a
+  separation-of-duties refusal, else the code of the error's class (the table
   below); its ``metadata`` holds ``error`` (the class code) and ``detail`` (the
-  sentence for humans);
+  sentence for humans), and ``reason`` for a policy or duty refusal;
 * a ``BadRequest`` naming the field of an
   :class:`~clearance.errors.InvalidArgumentError`.
 
@@ -54,6 +55,7 @@ from clearance.errors import (
     AuthenticationError,
     ClearanceError,
     ConflictError,
+    DenialCode,
     InvalidArgumentError,
     MalformedError,
     NotFoundError,
@@ -120,6 +122,9 @@ def error_status(exc: ClearanceError) -> status_pb2.Status:
     elif isinstance(exc, PolicyError):
         reason = exc.reason.upper() if _REASON.fullmatch(exc.reason.upper()) else class_code
         metadata.update(reason=exc.reason, detail=exc.detail)
+    elif isinstance(exc, PermissionDeniedError) and exc.code is not None:
+        reason = exc.code.value.upper()
+        metadata.update(reason=exc.code.value, detail=exc.detail)
     elif isinstance(exc, InvalidArgumentError):
         metadata["detail"] = exc.detail
     status = status_pb2.Status(code=code.value[0], message=str(exc))
@@ -242,4 +247,10 @@ def _from_details(call: grpc.Call, message: str) -> ClearanceError | None:
         return PolicyError(info.metadata.get("reason", info.reason.lower()), detail_text)
     if kind is InvalidArgumentError:
         return InvalidArgumentError(field or "", detail_text)
+    if kind is PermissionDeniedError:
+        code = info.metadata.get("reason", "")
+        # A code newer than this client still refuses: it only goes without its code.
+        if code in set(DenialCode):
+            return PermissionDeniedError(detail_text, DenialCode(code))
+        return PermissionDeniedError(message)
     return kind(message)

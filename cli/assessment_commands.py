@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli import records
 from cli.connection import credential_option, json_option, registry_client
 from cli.output import emit, table
+
+if TYPE_CHECKING:
+    from clearance.client.assessments import Decided
 
 ITEMS = (
     "family_and_cohabitants",
@@ -35,10 +38,15 @@ def _show_assessment(a: dict[str, Any]) -> str:
         f"  requested    {a.get('level')} {', '.join(a.get('categories', []))}",
         f"  consent      {records.when(a.get('consent_at'))}",
     ]
+    if a.get("consent_by"):
+        lines.append(f"  consent by   {a['consent_by']}")
     if a.get("decision"):
         lines.append(
             f"  decision     {records.enum_name('DECISION_', a['decision'])} on {records.when(a.get('decided_at'))}"
+            f" by {a.get('decided_by', '-')}"
         )
+        if a.get("approved_by"):
+            lines.append(f"  approved by  {a['approved_by']} on {records.when(a.get('approved_at'))}")
         lines.append(f"  valid until  {records.when(a.get('valid_until'))}")
     for reason in a.get("reasons", []):
         lines.append(f"  reason       {reason}")
@@ -175,23 +183,59 @@ def assessment_decide(
     insecure: bool,
     json_output: bool,
 ) -> None:
-    """Decide, once all seven findings are in; the notice to the person is written."""
+    """Decide, once all seven findings are in; the notice to the person is written.
+
+    Refused if you recorded the consent or a finding of this assessment. A Top
+    Secret decision waits for a second adjudicator (``assessment approve``).
+    """
     from clearance.client.common import Decision
 
     decision = Decision.FAVORABLE if favorable else Decision.UNFAVORABLE
     with registry_client(credential, endpoint=endpoint, insecure=insecure) as client:
         decided = client.assessments.decide(assessment_id, decision=decision, reasons=reasons)
-    data: dict[str, Any] = {
-        "assessment": records.assessment(decided.assessment),
-        "notice": records.notice(decided.notice),
-    }
-    emit(
-        data,
-        json_output=json_output,
-        human=lambda d: (
-            f"{_show_assessment(d['assessment'])}\nnotice {d['notice']['id']}: {d['notice'].get('appeal_instructions', '')}"
-        ),
-    )
+    _emit_decided(decided, json_output)
+
+
+def _emit_decided(decided: Decided, json_output: bool) -> None:
+    data: dict[str, Any] = {"assessment": records.assessment(decided.assessment)}
+    if decided.notice is not None:
+        data["notice"] = records.notice(decided.notice)
+
+    def human(d: dict[str, Any]) -> str:
+        shown = _show_assessment(d["assessment"])
+        if "notice" in d:
+            return f"{shown}\nnotice {d['notice']['id']}: {d['notice'].get('appeal_instructions', '')}"
+        if d["assessment"].get("state") == "ASSESSMENT_STATE_AWAITING_APPROVAL":
+            return f"{shown}\nawaiting a second adjudicator: clearance assessment approve {d['assessment']['id']}"
+        return shown
+
+    emit(data, json_output=json_output, human=human)
+
+
+@assessment.command("approve")
+@click.argument("assessment_id")
+@click.option(
+    "--approve/--send-back",
+    "approve",
+    required=True,
+    help="Approve: the decision takes effect. Send back: the assessment is in progress again.",
+)
+@click.option("--comment", required=True, help="Why (kept with the assessment, never in the audit log).")
+@credential_option
+@json_option
+def assessment_approve(
+    assessment_id: str,
+    approve: bool,
+    comment: str,
+    credential: Path,
+    endpoint: str | None,
+    insecure: bool,
+    json_output: bool,
+) -> None:
+    """As a second adjudicator, approve a Top Secret decision or send it back (never your own)."""
+    with registry_client(credential, endpoint=endpoint, insecure=insecure) as client:
+        decided = client.assessments.approve(assessment_id, approve=approve, comment=comment)
+    _emit_decided(decided, json_output)
 
 
 @assessment.command("get")
@@ -209,14 +253,25 @@ def assessment_get(
 
 @assessment.command("list")
 @click.option("--person", "person_id", default="")
+@click.option(
+    "--awaiting-approval", is_flag=True, help="Only Top Secret decisions waiting for a second adjudicator."
+)
 @credential_option
 @json_option
 def assessment_list(
-    person_id: str, credential: Path, endpoint: str | None, insecure: bool, json_output: bool
+    person_id: str,
+    awaiting_approval: bool,
+    credential: Path,
+    endpoint: str | None,
+    insecure: bool,
+    json_output: bool,
 ) -> None:
     """List assessments (states and decisions only)."""
+    from clearance.client.common import AssessmentState
+
+    state = AssessmentState.AWAITING_APPROVAL if awaiting_approval else AssessmentState.UNSPECIFIED
     with registry_client(credential, endpoint=endpoint, insecure=insecure) as client:
-        rows = [records.assessment(a) for a in client.assessments.list(person_id)]
+        rows = [records.assessment(a) for a in client.assessments.list(person_id, state=state)]
     emit(
         {"assessments": rows},
         json_output=json_output,

@@ -168,7 +168,7 @@ def _wait_for(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> Non
 
 
 def prepare(endpoint: str, admin: Any) -> tuple[Callable[[], RegistryClient], RegistryClient, list[str]]:
-    """An organization, an adjudicator, and PEOPLE favorable assessments.
+    """An organization, an investigator and an adjudicator, and PEOPLE favorable assessments.
 
     Returns a way to open adjudicator clients, the administrator's client (bulk loading is
     theirs), and the assessment ids.
@@ -193,25 +193,27 @@ def prepare(endpoint: str, admin: Any) -> tuple[Callable[[], RegistryClient], Re
         categories=["cyber-threat", "supply-chain"],
         valid_until=int(time.time()) + 5 * 365 * 86400,
     )
-    adjudicator = SigningKey.generate()
-    staff = administrator.staff.create(
-        "bench adjudicator", role=Role.ADJUDICATOR, public_jwk=json.dumps(adjudicator.public.jwk)
-    )
-    token = TokenSource(adjudicator, principal=staff.id, audience=admin.audience)
+    tokens = {}
+    for role in (Role.ADJUDICATOR, Role.INVESTIGATOR):
+        key = SigningKey.generate()
+        staff = administrator.staff.create(
+            f"bench {role.value}", role=role, public_jwk=json.dumps(key.public.jwk)
+        )
+        tokens[role] = TokenSource(key, principal=staff.id, audience=admin.audience)
 
-    def connect() -> RegistryClient:
-        return RegistryClient.connect(endpoint, insecure=True, token=token, own_connection=True)
+    def connect(role: Role = Role.ADJUDICATOR) -> RegistryClient:
+        return RegistryClient.connect(endpoint, insecure=True, token=tokens[role], own_connection=True)
 
     ids = []
-    with connect() as client:
+    with connect() as client, connect(Role.INVESTIGATOR) as investigator:
         for number in range(PEOPLE):
             person = administrator.personnel.enroll(
                 org.id, PersonalData(f"Person{number}", "Bench", "1980-01-01", "JP")
             )
-            assessment = client.assessments.open(person.id, level="SECRET", categories=["cyber-threat"])
-            client.assessments.record_consent(assessment.id, evidence="bench")
+            assessment = investigator.assessments.open(person.id, level="SECRET", categories=["cyber-threat"])
+            investigator.assessments.record_consent(assessment.id, evidence="bench")
             for item in AssessmentItem.all():
-                client.assessments.record_finding(
+                investigator.assessments.record_finding(
                     assessment.id, item=item, outcome=FindingOutcome.NO_CONCERN, summary="bench"
                 )
             client.assessments.decide(assessment.id, decision=Decision.FAVORABLE, reasons=["bench"])

@@ -122,7 +122,9 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
         story.say("2. Organizations get facility clearances; staff get their roles.")
         kaiyo = organization(jp, "Kaiyo Quantum KK", "company", "SECRET")
         lakeshore = organization(us, "Lakeshore National Laboratory", "laboratory", "SECRET")
+        jp.add_staff("JP investigator", "investigator")
         jp.add_staff("JP adjudicator", "adjudicator")
+        jp.add_staff("JP second adjudicator", "adjudicator", post="second adjudicator")
         jp.add_staff("Kaiyo Quantum security officer", "security_officer", kaiyo)
         jp.add_staff("JP oversight board", "oversight")
         us.add_staff("US adjudicator", "adjudicator")
@@ -373,6 +375,22 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
             + ", ".join(str(getattr(r, "intact", r)) for r in logs),
         )
 
+        story.say(
+            "12. The oversight body checks the JP registry without trusting it or reading personal data:"
+            " signed statistics, then its monitor."
+        )
+        from cli.demo_oversight import oversee
+
+        oversight = oversee(jp, out, work, hanako_wallet.record_id)
+        story.facts["oversight"] = oversight
+        story.step(
+            "oversight",
+            f"statistics of {oversight['month']} verified, charts drawn; monitor: "
+            f"{oversight['clean']['issuances_checked']} issuances checked, "
+            f"{len(oversight['clean']['alerts'])} alerts; a credential planted in the database: "
+            + "; ".join(oversight["planted"]["alerts"]),
+        )
+
         with jp.public() as public:
             jwks = public.publication.jwks()
             bundle = public.publication.trust_bundle()
@@ -385,6 +403,7 @@ def run_demo(out: Path, narrate: Callable[[str], None]) -> Story:
             "revocation_propagation_seconds": story.facts["revocation_seconds"],
             "registries": {"JP": jp.endpoint, "US": us.endpoint},
             "root_fingerprints": {"JP": jp.root_fingerprint, "US": us.root_fingerprint},
+            "oversight": story.facts["oversight"],
             "steps": [{"step": s.title, "outcome": s.outcome, "at_seconds": s.seconds} for s in story.steps],
         }
         atomic_write(out / "demo.json", (json.dumps(summary, indent=2) + "\n").encode())

@@ -47,7 +47,8 @@ class Registry:
             peer=f"{self.jurisdiction} registry",
         )
 
-    def add_staff(self, name: str, role: str, organization_id: str = "") -> None:
+    def add_staff(self, name: str, role: str, organization_id: str = "", *, post: str = "") -> str:
+        """A staff member of ``role``, reachable as :meth:`as_` ``(post or role)``; their staff id."""
         from clearance.client.common import Role
         from clearance.keys import SigningKey
 
@@ -55,11 +56,12 @@ class Registry:
         staff = self.as_("administrator").staff.create(
             name, role=Role(role), organization_id=organization_id, public_jwk=json.dumps(key.public.jwk)
         )
-        self.staff[role] = self._connect(key, staff.id)
+        self.staff[post or role] = self._connect(key, staff.id)
+        return staff.id
 
-    def as_(self, role: str) -> RegistryClient:
-        """The registry as the staff member of ``role`` calls it."""
-        return self.staff[role]
+    def as_(self, post: str) -> RegistryClient:
+        """The registry as the staff member of ``post`` (a role, or a name given at hiring) calls it."""
+        return self.staff[post]
 
     def public(self) -> RegistryClient:
         """A client of the public publication API (no credential)."""
@@ -118,11 +120,17 @@ def assess(
     categories: list[str],
     concern: AssessmentItem | None = None,
 ) -> tuple[str, str]:
-    """Enroll a person and take them through consent, the seven findings and a decision."""
-    from clearance.client.common import AssessmentItem, Decision, FindingOutcome
+    """Enroll a person and take them through consent, the seven findings and a decision.
+
+    The organization's security officer enrolls the person and records their
+    consent, the investigator records the findings, the adjudicator decides; a
+    Top Secret decision is approved by the second adjudicator.
+    """
+    from clearance.client.common import AssessmentItem, AssessmentState, Decision, FindingOutcome
     from clearance.client.personnel import PersonalData
 
-    officer, adjudicator = registry.as_("security_officer"), registry.as_("adjudicator")
+    officer, investigator = registry.as_("security_officer"), registry.as_("investigator")
+    adjudicator = registry.as_("adjudicator")
     enrolled = officer.personnel.enroll(
         organization_id,
         PersonalData(person["given_name"], person["family_name"], person["birthdate"], person["nationality"]),
@@ -131,7 +139,7 @@ def assess(
     officer.assessments.record_consent(assessment.id, evidence="consent form signed in person")
     for item in AssessmentItem.all():
         found = item == concern
-        adjudicator.assessments.record_finding(
+        investigator.assessments.record_finding(
             assessment.id,
             item=item,
             outcome=FindingOutcome.CONCERN if found else FindingOutcome.NO_CONCERN,
@@ -141,7 +149,7 @@ def assess(
                 else "questionnaire, interview and records checked; nothing of concern"
             ),
         )
-    adjudicator.assessments.decide(
+    decided = adjudicator.assessments.decide(
         assessment.id,
         decision=Decision.UNFAVORABLE if concern else Decision.FAVORABLE,
         reasons=(
@@ -150,6 +158,10 @@ def assess(
             else ["all seven items assessed; no risk of leakage found"]
         ),
     )
+    if decided.assessment.state is AssessmentState.AWAITING_APPROVAL:
+        registry.as_("second adjudicator").assessments.approve(
+            assessment.id, approve=True, comment="findings and reasons reviewed; I concur"
+        )
     return enrolled.id, assessment.id
 
 

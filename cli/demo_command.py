@@ -3,7 +3,8 @@
 See :mod:`cli.demo` for the story. With ``--out DIR`` every artifact stays in
 DIR (``registry-jwks.json``, ``trust-bundle.jwt``, ``agreement.jwt``,
 ``credential.sd-jwt``, ``presentation.sd-jwt``, ``revoked-credential.sd-jwt``,
-``status-list.jwt``, ``demo.json``) along with the registries' and nodes'
+``status-list.jwt``, ``statistics.jwt`` with its charts ``statistics.svg`` and
+``statistics.png``, ``demo.json``) along with the registries' and nodes'
 directories under ``DIR/work``; without it everything goes to a temporary
 directory that is removed at the end.
 """
@@ -33,8 +34,9 @@ def demo(out: Path | None, json_output: bool) -> None:
     node and a US lab's node: consent, the seven findings, decisions,
     credentials in wallets, an agreement between the registries, a
     cross-border share allowed and one denied for releasability, a revocation
-    the other country's node picks up within a second, and an appeal resolved
-    by oversight.
+    the other country's node picks up within a second, an appeal resolved
+    by oversight, the registry's signed statistics with their charts, and the
+    oversight monitor finding nothing, then catching a planted credential.
     """
     import logging
 

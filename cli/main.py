@@ -52,6 +52,10 @@ _GROUPS: dict[str, tuple[str, str]] = {
         "cli.root_commands:root",
         "Offline root keys: k-of-n root documents and signing ceremonies.",
     ),
+    "oversight": (
+        "cli.oversight_commands:oversight",
+        "The oversight body: monitor the registry's process, read its signed statistics.",
+    ),
     "witness": (
         "cli.witness_commands:witness",
         "Run a transparency-log witness: cosign only consistent checkpoints.",

@@ -173,6 +173,10 @@ def assessment(a: Assessment) -> Record:
             ("decided_at", _time(a.decided_at)),
             ("valid_until", _time(a.valid_until)),
             ("opened_at", _time(a.opened_at)),
+            ("consent_by", a.consent_by),
+            ("decided_by", a.decided_by),
+            ("approved_by", a.approved_by),
+            ("approved_at", _time(a.approved_at)),
         )
     )
 

@@ -1,1 +1,2 @@
-"""The oversight body's agents: the transparency-log witness (:mod:`oversight.witness`)."""
+"""The oversight body's agents: the transparency-log witness (:mod:`oversight.witness`) and the
+monitor that checks the registry's process (:mod:`oversight.monitor`)."""

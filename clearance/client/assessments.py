@@ -44,6 +44,11 @@ class Assessment:
     decided_at: int | None
     valid_until: int | None
     opened_at: int | None
+    consent_by: str
+    """Staff ids (empty when not recorded): who recorded the consent, decided, approved."""
+    decided_by: str
+    approved_by: str
+    approved_at: int | None
 
     @classmethod
     def from_pb(cls, m: pb.Assessment) -> Assessment:
@@ -69,6 +74,10 @@ class Assessment:
             decided_at=seconds_of(m.decided_at, m.HasField("decided_at")),
             valid_until=seconds_of(m.valid_until, m.HasField("valid_until")),
             opened_at=seconds_of(m.opened_at, m.HasField("opened_at")),
+            consent_by=m.consent_by,
+            decided_by=m.decided_by,
+            approved_by=m.approved_by,
+            approved_at=seconds_of(m.approved_at, m.HasField("approved_at")),
         )
 
 
@@ -130,8 +139,16 @@ class ConsentWithdrawal:
 
 @dataclass(frozen=True, slots=True)
 class Decided:
+    """A decision and its notice; no notice while a Top Secret decision awaits a second adjudicator."""
+
     assessment: Assessment
-    notice: Notice
+    notice: Notice | None
+
+    @classmethod
+    def from_pb(cls, m: pb.DecideAssessmentResponse | pb.ApproveDecisionResponse) -> Decided:
+        return cls(
+            Assessment.from_pb(m.assessment), Notice.from_pb(m.notice) if m.HasField("notice") else None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +198,12 @@ class Assessments:
             decision=common.Decision.Value(decision.wire_name()),
             reasons=list(reasons),
         )
-        response = self._stub.DecideAssessment(request, timeout=self._timeout)
-        return Decided(Assessment.from_pb(response.assessment), Notice.from_pb(response.notice))
+        return Decided.from_pb(self._stub.DecideAssessment(request, timeout=self._timeout))
+
+    def approve(self, assessment_id: str, *, approve: bool, comment: str) -> Decided:
+        """As the second adjudicator, approve a Top Secret decision (it takes effect) or send it back."""
+        request = pb.ApproveDecisionRequest(assessment_id=assessment_id, approve=approve, comment=comment)
+        return Decided.from_pb(self._stub.ApproveDecision(request, timeout=self._timeout))
 
     def get(self, assessment_id: str) -> Assessment:
         response = self._stub.GetAssessment(pb.GetAssessmentRequest(id=assessment_id), timeout=self._timeout)

@@ -64,6 +64,7 @@ class Role(WireEnum):
     SECURITY_OFFICER = "security_officer"
     OVERSIGHT = "oversight"
     NODE = "node"
+    INVESTIGATOR = "investigator"
 
     @classmethod
     def prefix(cls) -> str:
@@ -112,6 +113,7 @@ class AssessmentState(WireEnum):
     WITHDRAWN = "withdrawn"
     EXPIRED = "expired"
     REASSESSMENT_DUE = "reassessment_due"
+    AWAITING_APPROVAL = "awaiting_approval"
 
     @classmethod
     def prefix(cls) -> str:

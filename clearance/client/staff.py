@@ -70,6 +70,16 @@ class StaffAccounts:
             self._stub.DisableStaff(pb.DisableStaffRequest(id=staff_id), timeout=self._timeout).staff
         )
 
+    def reassign(self, staff_id: str, *, role: Role, public_jwk: str, organization_id: str = "") -> Staff:
+        """Move an account to another role with a new key; what it did before still counts against it."""
+        request = pb.ReassignStaffRequest(
+            id=staff_id,
+            role=common.Role.Value(role.wire_name()),
+            organization_id=organization_id,
+            public_jwk=public_jwk,
+        )
+        return Staff.from_pb(self._stub.ReassignStaff(request, timeout=self._timeout).staff)
+
     def who_am_i(self) -> Identity:
         response = self._stub.WhoAmI(pb.WhoAmIRequest(), timeout=self._timeout)
         return Identity(

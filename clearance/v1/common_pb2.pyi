@@ -89,6 +89,10 @@ class _AssessmentStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Asses
     ASSESSMENT_STATE_WITHDRAWN: _AssessmentState.ValueType  # 5
     ASSESSMENT_STATE_EXPIRED: _AssessmentState.ValueType  # 6
     ASSESSMENT_STATE_REASSESSMENT_DUE: _AssessmentState.ValueType  # 7
+    ASSESSMENT_STATE_AWAITING_APPROVAL: _AssessmentState.ValueType  # 8
+    """A Top Secret decision waiting for a second adjudicator's approval; it has
+    no effect (no notice, no credential) until approved.
+    """
 
 class AssessmentState(_AssessmentState, metaclass=_AssessmentStateEnumTypeWrapper):
     """Where an assessment stands."""
@@ -101,6 +105,10 @@ ASSESSMENT_STATE_UNFAVORABLE: AssessmentState.ValueType  # 4
 ASSESSMENT_STATE_WITHDRAWN: AssessmentState.ValueType  # 5
 ASSESSMENT_STATE_EXPIRED: AssessmentState.ValueType  # 6
 ASSESSMENT_STATE_REASSESSMENT_DUE: AssessmentState.ValueType  # 7
+ASSESSMENT_STATE_AWAITING_APPROVAL: AssessmentState.ValueType  # 8
+"""A Top Secret decision waiting for a second adjudicator's approval; it has
+no effect (no notice, no credential) until approved.
+"""
 Global___AssessmentState: _TypeAlias = AssessmentState  # noqa: Y015
 
 class _Decision:
@@ -179,6 +187,8 @@ class _RoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Role.ValueType],
     ROLE_OVERSIGHT: _Role.ValueType  # 4
     """Third-party oversight: audit log, appeals, statistics; never personal data."""
     ROLE_NODE: _Role.ValueType  # 5
+    ROLE_INVESTIGATOR: _Role.ValueType  # 6
+    """Records consent and the findings of the seven items; never decides."""
 
 class Role(_Role, metaclass=_RoleEnumTypeWrapper):
     """Roles of callers of the registry API."""
@@ -191,6 +201,8 @@ ROLE_SECURITY_OFFICER: Role.ValueType  # 3
 ROLE_OVERSIGHT: Role.ValueType  # 4
 """Third-party oversight: audit log, appeals, statistics; never personal data."""
 ROLE_NODE: Role.ValueType  # 5
+ROLE_INVESTIGATOR: Role.ValueType  # 6
+"""Records consent and the findings of the seven items; never decides."""
 Global___Role: _TypeAlias = Role  # noqa: Y015
 
 class _AppealState:

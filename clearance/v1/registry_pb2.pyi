@@ -628,6 +628,56 @@ class DisableStaffResponse(_message.Message):
 Global___DisableStaffResponse: _TypeAlias = DisableStaffResponse  # noqa: Y015
 
 @_typing.final
+class ReassignStaffRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    PUBLIC_JWK_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    role: _common_pb2.Role.ValueType
+    organization_id: _builtins.str
+    """Set for a security officer: the only organization they act for."""
+    public_jwk: _builtins.str
+    """The key of the account in its new role (JWK JSON)."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        role: _common_pb2.Role.ValueType = ...,
+        organization_id: _builtins.str = ...,
+        public_jwk: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "organization_id", b"organization_id", "public_jwk", b"public_jwk", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReassignStaffRequest: _TypeAlias = ReassignStaffRequest  # noqa: Y015
+
+@_typing.final
+class ReassignStaffResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def staff(self) -> Global___Staff: ...
+    def __init__(
+        self,
+        *,
+        staff: Global___Staff | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["staff", b"staff"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["staff", b"staff"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReassignStaffResponse: _TypeAlias = ReassignStaffResponse  # noqa: Y015
+
+@_typing.final
 class WhoAmIRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1034,11 +1084,19 @@ class Assessment(_message.Message):
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     VALID_UNTIL_FIELD_NUMBER: _builtins.int
     OPENED_AT_FIELD_NUMBER: _builtins.int
+    CONSENT_BY_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    APPROVED_BY_FIELD_NUMBER: _builtins.int
+    APPROVED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     person_id: _builtins.str
     state: _common_pb2.AssessmentState.ValueType
     level: _builtins.str
     decision: _common_pb2.Decision.ValueType
+    consent_by: _builtins.str
+    """Staff ids of who recorded the consent, decided, and approved (Top Secret)."""
+    decided_by: _builtins.str
+    approved_by: _builtins.str
     @_builtins.property
     def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1053,6 +1111,8 @@ class Assessment(_message.Message):
     def valid_until(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def approved_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -1068,10 +1128,14 @@ class Assessment(_message.Message):
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         valid_until: _timestamp_pb2.Timestamp | None = ...,
         opened_at: _timestamp_pb2.Timestamp | None = ...,
+        consent_by: _builtins.str = ...,
+        decided_by: _builtins.str = ...,
+        approved_by: _builtins.str = ...,
+        approved_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["consent_at", b"consent_at", "decided_at", b"decided_at", "opened_at", b"opened_at", "valid_until", b"valid_until"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approved_at", b"approved_at", "consent_at", b"consent_at", "decided_at", b"decided_at", "opened_at", b"opened_at", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "consent_at", b"consent_at", "decided_at", b"decided_at", "decision", b"decision", "findings", b"findings", "id", b"id", "level", b"level", "opened_at", b"opened_at", "person_id", b"person_id", "reasons", b"reasons", "state", b"state", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_at", b"approved_at", "approved_by", b"approved_by", "categories", b"categories", "consent_at", b"consent_at", "consent_by", b"consent_by", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision", b"decision", "findings", b"findings", "id", b"id", "level", b"level", "opened_at", b"opened_at", "person_id", b"person_id", "reasons", b"reasons", "state", b"state", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1300,7 +1364,9 @@ class DecideAssessmentResponse(_message.Message):
     @_builtins.property
     def assessment(self) -> Global___Assessment: ...
     @_builtins.property
-    def notice(self) -> Global___Notice: ...
+    def notice(self) -> Global___Notice:
+        """Unset while the decision waits for a second adjudicator's approval."""
+
     def __init__(
         self,
         *,
@@ -1314,6 +1380,61 @@ class DecideAssessmentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DecideAssessmentResponse: _TypeAlias = DecideAssessmentResponse  # noqa: Y015
+
+@_typing.final
+class ApproveDecisionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSESSMENT_ID_FIELD_NUMBER: _builtins.int
+    APPROVE_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    assessment_id: _builtins.str
+    approve: _builtins.bool
+    """True: the decision takes effect. False: it is sent back, and the
+    assessment is in progress again.
+    """
+    comment: _builtins.str
+    """Why; required. Kept with the assessment, never in the audit log."""
+    def __init__(
+        self,
+        *,
+        assessment_id: _builtins.str = ...,
+        approve: _builtins.bool = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve", b"approve", "assessment_id", b"assessment_id", "comment", b"comment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveDecisionRequest: _TypeAlias = ApproveDecisionRequest  # noqa: Y015
+
+@_typing.final
+class ApproveDecisionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSESSMENT_FIELD_NUMBER: _builtins.int
+    NOTICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def assessment(self) -> Global___Assessment: ...
+    @_builtins.property
+    def notice(self) -> Global___Notice:
+        """The notice to the person, when the decision was approved."""
+
+    def __init__(
+        self,
+        *,
+        assessment: Global___Assessment | None = ...,
+        notice: Global___Notice | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "notice", b"notice"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "notice", b"notice"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveDecisionResponse: _TypeAlias = ApproveDecisionResponse  # noqa: Y015
 
 @_typing.final
 class GetAssessmentRequest(_message.Message):
@@ -2606,6 +2727,269 @@ class GetStatisticsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStatisticsResponse: _TypeAlias = GetStatisticsResponse  # noqa: Y015
+
+@_typing.final
+class GetMonthlyReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """The calendar month (UTC) as YYYY-MM; not after the current one."""
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMonthlyReportRequest: _TypeAlias = GetMonthlyReportRequest  # noqa: Y015
+
+@_typing.final
+class GetMonthlyReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    report: _builtins.str
+    def __init__(
+        self,
+        *,
+        report: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMonthlyReportResponse: _TypeAlias = GetMonthlyReportResponse  # noqa: Y015
+
+@_typing.final
+class DecisionFacts(_message.Message):
+    """The decision a credential was issued from, as the registry's tables hold it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOUND_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    CONSENT_AT_FIELD_NUMBER: _builtins.int
+    CONSENT_BY_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    INVESTIGATORS_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    APPROVED_BY_FIELD_NUMBER: _builtins.int
+    APPROVED_AT_FIELD_NUMBER: _builtins.int
+    found: _builtins.bool
+    """False when the credential names no assessment the registry knows."""
+    state: _common_pb2.AssessmentState.ValueType
+    decision: _common_pb2.Decision.ValueType
+    level: _builtins.str
+    consent_by: _builtins.str
+    decided_by: _builtins.str
+    approved_by: _builtins.str
+    @_builtins.property
+    def consent_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def items(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.AssessmentItem.ValueType]:
+        """The items with a recorded finding (the law has seven)."""
+
+    @_builtins.property
+    def investigators(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Staff ids who recorded the consent or a finding."""
+
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def approved_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        found: _builtins.bool = ...,
+        state: _common_pb2.AssessmentState.ValueType = ...,
+        decision: _common_pb2.Decision.ValueType = ...,
+        level: _builtins.str = ...,
+        consent_at: _timestamp_pb2.Timestamp | None = ...,
+        consent_by: _builtins.str = ...,
+        items: _abc.Iterable[_common_pb2.AssessmentItem.ValueType] | None = ...,
+        investigators: _abc.Iterable[_builtins.str] | None = ...,
+        decided_by: _builtins.str = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        approved_by: _builtins.str = ...,
+        approved_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approved_at", b"approved_at", "consent_at", b"consent_at", "decided_at", b"decided_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_at", b"approved_at", "approved_by", b"approved_by", "consent_at", b"consent_at", "consent_by", b"consent_by", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision", b"decision", "found", b"found", "investigators", b"investigators", "items", b"items", "level", b"level", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecisionFacts: _TypeAlias = DecisionFacts  # noqa: Y015
+
+@_typing.final
+class IssuanceFact(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    ASSESSMENT_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    credential_id: _builtins.str
+    assessment_id: _builtins.str
+    organization_id: _builtins.str
+    level: _builtins.str
+    """The level the credential carries."""
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def decision(self) -> Global___DecisionFacts: ...
+    def __init__(
+        self,
+        *,
+        credential_id: _builtins.str = ...,
+        assessment_id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        level: _builtins.str = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+        decision: Global___DecisionFacts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "issued_at", b"issued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessment_id", b"assessment_id", "credential_id", b"credential_id", "decision", b"decision", "issued_at", b"issued_at", "level", b"level", "organization_id", b"organization_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssuanceFact: _TypeAlias = IssuanceFact  # noqa: Y015
+
+@_typing.final
+class ListIssuanceFactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest:
+        """Ordered by credential id; the token is the last id of the page before."""
+
+    def __init__(
+        self,
+        *,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListIssuanceFactsRequest: _TypeAlias = ListIssuanceFactsRequest  # noqa: Y015
+
+@_typing.final
+class ListIssuanceFactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedCompositeFieldContainer[Global___IssuanceFact]: ...
+    def __init__(
+        self,
+        *,
+        facts: _abc.Iterable[Global___IssuanceFact] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListIssuanceFactsResponse: _TypeAlias = ListIssuanceFactsResponse  # noqa: Y015
+
+@_typing.final
+class CredentialStateFact(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CAUSE_FIELD_NUMBER: _builtins.int
+    REASON_RECORDED_FIELD_NUMBER: _builtins.int
+    credential_id: _builtins.str
+    kind: _builtins.str
+    """"personnel" or "facility"."""
+    state: _common_pb2.CredentialState.ValueType
+    cause: _builtins.str
+    """What suspended it: "staff", "consent", "affiliation", "facility"; empty for a revocation."""
+    reason_recorded: _builtins.bool
+    def __init__(
+        self,
+        *,
+        credential_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        state: _common_pb2.CredentialState.ValueType = ...,
+        cause: _builtins.str = ...,
+        reason_recorded: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause", b"cause", "credential_id", b"credential_id", "kind", b"kind", "reason_recorded", b"reason_recorded", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CredentialStateFact: _TypeAlias = CredentialStateFact  # noqa: Y015
+
+@_typing.final
+class ListCredentialStatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest:
+        """Ordered by credential id; the token is the last id of the page before."""
+
+    def __init__(
+        self,
+        *,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCredentialStatesRequest: _TypeAlias = ListCredentialStatesRequest  # noqa: Y015
+
+@_typing.final
+class ListCredentialStatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def credentials(self) -> _containers.RepeatedCompositeFieldContainer[Global___CredentialStateFact]: ...
+    def __init__(
+        self,
+        *,
+        credentials: _abc.Iterable[Global___CredentialStateFact] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCredentialStatesResponse: _TypeAlias = ListCredentialStatesResponse  # noqa: Y015
 
 @_typing.final
 class AgreementRecord(_message.Message):

@@ -438,6 +438,11 @@ class StaffServiceStub:
                 request_serializer=clearance_dot_v1_dot_registry__pb2.DisableStaffRequest.SerializeToString,
                 response_deserializer=clearance_dot_v1_dot_registry__pb2.DisableStaffResponse.FromString,
                 _registered_method=True)
+        self.ReassignStaff = channel.unary_unary(
+                '/clearance.v1.StaffService/ReassignStaff',
+                request_serializer=clearance_dot_v1_dot_registry__pb2.ReassignStaffRequest.SerializeToString,
+                response_deserializer=clearance_dot_v1_dot_registry__pb2.ReassignStaffResponse.FromString,
+                _registered_method=True)
         self.WhoAmI = channel.unary_unary(
                 '/clearance.v1.StaffService/WhoAmI',
                 request_serializer=clearance_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
@@ -471,6 +476,16 @@ class StaffServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReassignStaff(self, request, context):
+        """Moves a staff account to another role (a staff member changes post). The
+        account keeps its id, so what it did before still counts against it
+        (an investigator made adjudicator cannot decide what they investigated);
+        it gets a new key, and the old one stops working within seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WhoAmI(self, request, context):
         """Who the registry thinks the caller is.
         """
@@ -495,6 +510,11 @@ def add_StaffServiceServicer_to_server(servicer, server):
                     servicer.DisableStaff,
                     request_deserializer=clearance_dot_v1_dot_registry__pb2.DisableStaffRequest.FromString,
                     response_serializer=clearance_dot_v1_dot_registry__pb2.DisableStaffResponse.SerializeToString,
+            ),
+            'ReassignStaff': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReassignStaff,
+                    request_deserializer=clearance_dot_v1_dot_registry__pb2.ReassignStaffRequest.FromString,
+                    response_serializer=clearance_dot_v1_dot_registry__pb2.ReassignStaffResponse.SerializeToString,
             ),
             'WhoAmI': grpc.unary_unary_rpc_method_handler(
                     servicer.WhoAmI,
@@ -587,6 +607,33 @@ class StaffService:
             '/clearance.v1.StaffService/DisableStaff',
             clearance_dot_v1_dot_registry__pb2.DisableStaffRequest.SerializeToString,
             clearance_dot_v1_dot_registry__pb2.DisableStaffResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReassignStaff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearance.v1.StaffService/ReassignStaff',
+            clearance_dot_v1_dot_registry__pb2.ReassignStaffRequest.SerializeToString,
+            clearance_dot_v1_dot_registry__pb2.ReassignStaffResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -925,6 +972,11 @@ class AssessmentServiceStub:
                 request_serializer=clearance_dot_v1_dot_registry__pb2.DecideAssessmentRequest.SerializeToString,
                 response_deserializer=clearance_dot_v1_dot_registry__pb2.DecideAssessmentResponse.FromString,
                 _registered_method=True)
+        self.ApproveDecision = channel.unary_unary(
+                '/clearance.v1.AssessmentService/ApproveDecision',
+                request_serializer=clearance_dot_v1_dot_registry__pb2.ApproveDecisionRequest.SerializeToString,
+                response_deserializer=clearance_dot_v1_dot_registry__pb2.ApproveDecisionResponse.FromString,
+                _registered_method=True)
         self.GetAssessment = channel.unary_unary(
                 '/clearance.v1.AssessmentService/GetAssessment',
                 request_serializer=clearance_dot_v1_dot_registry__pb2.GetAssessmentRequest.SerializeToString,
@@ -992,6 +1044,19 @@ class AssessmentServiceServicer:
 
     def DecideAssessment(self, request, context):
         """Decides once all seven items have findings; writes the notice to the person.
+        Refused to an account that recorded the consent or a finding of the
+        assessment (investigator_cannot_decide). A decision at the jurisdiction's
+        highest level waits for a second adjudicator (ASSESSMENT_STATE_AWAITING_APPROVAL).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveDecision(self, request, context):
+        """A second adjudicator approves a Top Secret decision (it takes effect: the
+        notice is written) or sends it back (the assessment is in progress again).
+        Refused to the decider (second_adjudicator_required) and to the
+        assessment's investigators (investigator_cannot_decide).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1024,7 +1089,8 @@ class AssessmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResolveAppeal(self, request, context):
-        """Oversight resolves an appeal.
+        """Oversight resolves an appeal; never one of a decision the caller took part
+        in as investigator, decider or approver (own_decision_appeal).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1063,6 +1129,11 @@ def add_AssessmentServiceServicer_to_server(servicer, server):
                     servicer.DecideAssessment,
                     request_deserializer=clearance_dot_v1_dot_registry__pb2.DecideAssessmentRequest.FromString,
                     response_serializer=clearance_dot_v1_dot_registry__pb2.DecideAssessmentResponse.SerializeToString,
+            ),
+            'ApproveDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveDecision,
+                    request_deserializer=clearance_dot_v1_dot_registry__pb2.ApproveDecisionRequest.FromString,
+                    response_serializer=clearance_dot_v1_dot_registry__pb2.ApproveDecisionResponse.SerializeToString,
             ),
             'GetAssessment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAssessment,
@@ -1234,6 +1305,33 @@ class AssessmentService:
             '/clearance.v1.AssessmentService/DecideAssessment',
             clearance_dot_v1_dot_registry__pb2.DecideAssessmentRequest.SerializeToString,
             clearance_dot_v1_dot_registry__pb2.DecideAssessmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearance.v1.AssessmentService/ApproveDecision',
+            clearance_dot_v1_dot_registry__pb2.ApproveDecisionRequest.SerializeToString,
+            clearance_dot_v1_dot_registry__pb2.ApproveDecisionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -2168,6 +2266,21 @@ class AuditServiceStub:
                 request_serializer=clearance_dot_v1_dot_registry__pb2.GetStatisticsRequest.SerializeToString,
                 response_deserializer=clearance_dot_v1_dot_registry__pb2.GetStatisticsResponse.FromString,
                 _registered_method=True)
+        self.GetMonthlyReport = channel.unary_unary(
+                '/clearance.v1.AuditService/GetMonthlyReport',
+                request_serializer=clearance_dot_v1_dot_registry__pb2.GetMonthlyReportRequest.SerializeToString,
+                response_deserializer=clearance_dot_v1_dot_registry__pb2.GetMonthlyReportResponse.FromString,
+                _registered_method=True)
+        self.ListIssuanceFacts = channel.unary_unary(
+                '/clearance.v1.AuditService/ListIssuanceFacts',
+                request_serializer=clearance_dot_v1_dot_registry__pb2.ListIssuanceFactsRequest.SerializeToString,
+                response_deserializer=clearance_dot_v1_dot_registry__pb2.ListIssuanceFactsResponse.FromString,
+                _registered_method=True)
+        self.ListCredentialStates = channel.unary_unary(
+                '/clearance.v1.AuditService/ListCredentialStates',
+                request_serializer=clearance_dot_v1_dot_registry__pb2.ListCredentialStatesRequest.SerializeToString,
+                response_deserializer=clearance_dot_v1_dot_registry__pb2.ListCredentialStatesResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -2197,6 +2310,32 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMonthlyReport(self, request, context):
+        """The month's statistics, counted from the audit log and signed by the
+        registry (compact JWS, typ clearance-statistics+jwt); cells under 10 are
+        suppressed. Oversight and administrators.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIssuanceFacts(self, request, context):
+        """What the oversight monitor checks each personnel credential against: the
+        facts of the decision it was issued from, as the registry's tables hold
+        them. Staff ids, levels, items and times only; never personal data.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCredentialStates(self, request, context):
+        """Every credential that is not valid (suspended or revoked): its state,
+        the cause, and whether a reason was recorded (never the reason's text).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -2214,6 +2353,21 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetStatistics,
                     request_deserializer=clearance_dot_v1_dot_registry__pb2.GetStatisticsRequest.FromString,
                     response_serializer=clearance_dot_v1_dot_registry__pb2.GetStatisticsResponse.SerializeToString,
+            ),
+            'GetMonthlyReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMonthlyReport,
+                    request_deserializer=clearance_dot_v1_dot_registry__pb2.GetMonthlyReportRequest.FromString,
+                    response_serializer=clearance_dot_v1_dot_registry__pb2.GetMonthlyReportResponse.SerializeToString,
+            ),
+            'ListIssuanceFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIssuanceFacts,
+                    request_deserializer=clearance_dot_v1_dot_registry__pb2.ListIssuanceFactsRequest.FromString,
+                    response_serializer=clearance_dot_v1_dot_registry__pb2.ListIssuanceFactsResponse.SerializeToString,
+            ),
+            'ListCredentialStates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredentialStates,
+                    request_deserializer=clearance_dot_v1_dot_registry__pb2.ListCredentialStatesRequest.FromString,
+                    response_serializer=clearance_dot_v1_dot_registry__pb2.ListCredentialStatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2301,6 +2455,87 @@ class AuditService:
             '/clearance.v1.AuditService/GetStatistics',
             clearance_dot_v1_dot_registry__pb2.GetStatisticsRequest.SerializeToString,
             clearance_dot_v1_dot_registry__pb2.GetStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMonthlyReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearance.v1.AuditService/GetMonthlyReport',
+            clearance_dot_v1_dot_registry__pb2.GetMonthlyReportRequest.SerializeToString,
+            clearance_dot_v1_dot_registry__pb2.GetMonthlyReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIssuanceFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearance.v1.AuditService/ListIssuanceFacts',
+            clearance_dot_v1_dot_registry__pb2.ListIssuanceFactsRequest.SerializeToString,
+            clearance_dot_v1_dot_registry__pb2.ListIssuanceFactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredentialStates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearance.v1.AuditService/ListCredentialStates',
+            clearance_dot_v1_dot_registry__pb2.ListCredentialStatesRequest.SerializeToString,
+            clearance_dot_v1_dot_registry__pb2.ListCredentialStatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -146,6 +146,12 @@ class StaffServiceStub:
     """Registers a staff member's public key with a role."""
     ListStaff: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListStaffRequest, _registry_pb2.ListStaffResponse]
     DisableStaff: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DisableStaffRequest, _registry_pb2.DisableStaffResponse]
+    ReassignStaff: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ReassignStaffRequest, _registry_pb2.ReassignStaffResponse]
+    """Moves a staff account to another role (a staff member changes post). The
+    account keeps its id, so what it did before still counts against it
+    (an investigator made adjudicator cannot decide what they investigated);
+    it gets a new key, and the old one stops working within seconds.
+    """
     WhoAmI: _grpc.UnaryUnaryMultiCallable[_registry_pb2.WhoAmIRequest, _registry_pb2.WhoAmIResponse]
     """Who the registry thinks the caller is."""
 
@@ -161,6 +167,12 @@ class StaffServiceAsyncStub(StaffServiceStub):
     """Registers a staff member's public key with a role."""
     ListStaff: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListStaffRequest, _registry_pb2.ListStaffResponse]  # type: ignore[assignment]
     DisableStaff: _aio.UnaryUnaryMultiCallable[_registry_pb2.DisableStaffRequest, _registry_pb2.DisableStaffResponse]  # type: ignore[assignment]
+    ReassignStaff: _aio.UnaryUnaryMultiCallable[_registry_pb2.ReassignStaffRequest, _registry_pb2.ReassignStaffResponse]  # type: ignore[assignment]
+    """Moves a staff account to another role (a staff member changes post). The
+    account keeps its id, so what it did before still counts against it
+    (an investigator made adjudicator cannot decide what they investigated);
+    it gets a new key, and the old one stops working within seconds.
+    """
     WhoAmI: _aio.UnaryUnaryMultiCallable[_registry_pb2.WhoAmIRequest, _registry_pb2.WhoAmIResponse]  # type: ignore[assignment]
     """Who the registry thinks the caller is."""
 
@@ -191,6 +203,18 @@ class StaffServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.DisableStaffRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.DisableStaffResponse, _abc.Awaitable[_registry_pb2.DisableStaffResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReassignStaff(
+        self,
+        request: _registry_pb2.ReassignStaffRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ReassignStaffResponse, _abc.Awaitable[_registry_pb2.ReassignStaffResponse]]:
+        """Moves a staff account to another role (a staff member changes post). The
+        account keeps its id, so what it did before still counts against it
+        (an investigator made adjudicator cannot decide what they investigated);
+        it gets a new key, and the old one stops working within seconds.
+        """
 
     @_abc_1.abstractmethod
     def WhoAmI(
@@ -316,7 +340,17 @@ class AssessmentServiceStub:
     """Withdrawal stops an open assessment or suspends the resulting credentials."""
     RecordFinding: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RecordFindingRequest, _registry_pb2.RecordFindingResponse]
     DecideAssessment: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DecideAssessmentRequest, _registry_pb2.DecideAssessmentResponse]
-    """Decides once all seven items have findings; writes the notice to the person."""
+    """Decides once all seven items have findings; writes the notice to the person.
+    Refused to an account that recorded the consent or a finding of the
+    assessment (investigator_cannot_decide). A decision at the jurisdiction's
+    highest level waits for a second adjudicator (ASSESSMENT_STATE_AWAITING_APPROVAL).
+    """
+    ApproveDecision: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ApproveDecisionRequest, _registry_pb2.ApproveDecisionResponse]
+    """A second adjudicator approves a Top Secret decision (it takes effect: the
+    notice is written) or sends it back (the assessment is in progress again).
+    Refused to the decider (second_adjudicator_required) and to the
+    assessment's investigators (investigator_cannot_decide).
+    """
     GetAssessment: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetAssessmentRequest, _registry_pb2.GetAssessmentResponse]
     ListAssessments: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListAssessmentsRequest, _registry_pb2.ListAssessmentsResponse]
     GetNotice: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetNoticeRequest, _registry_pb2.GetNoticeResponse]
@@ -325,7 +359,9 @@ class AssessmentServiceStub:
     staff) appeals an unfavorable decision.
     """
     ResolveAppeal: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ResolveAppealRequest, _registry_pb2.ResolveAppealResponse]
-    """Oversight resolves an appeal."""
+    """Oversight resolves an appeal; never one of a decision the caller took part
+    in as investigator, decider or approver (own_decision_appeal).
+    """
     ListAppeals: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListAppealsRequest, _registry_pb2.ListAppealsResponse]
 
 @_typing.type_check_only
@@ -343,7 +379,17 @@ class AssessmentServiceAsyncStub(AssessmentServiceStub):
     """Withdrawal stops an open assessment or suspends the resulting credentials."""
     RecordFinding: _aio.UnaryUnaryMultiCallable[_registry_pb2.RecordFindingRequest, _registry_pb2.RecordFindingResponse]  # type: ignore[assignment]
     DecideAssessment: _aio.UnaryUnaryMultiCallable[_registry_pb2.DecideAssessmentRequest, _registry_pb2.DecideAssessmentResponse]  # type: ignore[assignment]
-    """Decides once all seven items have findings; writes the notice to the person."""
+    """Decides once all seven items have findings; writes the notice to the person.
+    Refused to an account that recorded the consent or a finding of the
+    assessment (investigator_cannot_decide). A decision at the jurisdiction's
+    highest level waits for a second adjudicator (ASSESSMENT_STATE_AWAITING_APPROVAL).
+    """
+    ApproveDecision: _aio.UnaryUnaryMultiCallable[_registry_pb2.ApproveDecisionRequest, _registry_pb2.ApproveDecisionResponse]  # type: ignore[assignment]
+    """A second adjudicator approves a Top Secret decision (it takes effect: the
+    notice is written) or sends it back (the assessment is in progress again).
+    Refused to the decider (second_adjudicator_required) and to the
+    assessment's investigators (investigator_cannot_decide).
+    """
     GetAssessment: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetAssessmentRequest, _registry_pb2.GetAssessmentResponse]  # type: ignore[assignment]
     ListAssessments: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListAssessmentsRequest, _registry_pb2.ListAssessmentsResponse]  # type: ignore[assignment]
     GetNotice: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetNoticeRequest, _registry_pb2.GetNoticeResponse]  # type: ignore[assignment]
@@ -352,7 +398,9 @@ class AssessmentServiceAsyncStub(AssessmentServiceStub):
     staff) appeals an unfavorable decision.
     """
     ResolveAppeal: _aio.UnaryUnaryMultiCallable[_registry_pb2.ResolveAppealRequest, _registry_pb2.ResolveAppealResponse]  # type: ignore[assignment]
-    """Oversight resolves an appeal."""
+    """Oversight resolves an appeal; never one of a decision the caller took part
+    in as investigator, decider or approver (own_decision_appeal).
+    """
     ListAppeals: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListAppealsRequest, _registry_pb2.ListAppealsResponse]  # type: ignore[assignment]
 
 class AssessmentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -397,7 +445,23 @@ class AssessmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.DecideAssessmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.DecideAssessmentResponse, _abc.Awaitable[_registry_pb2.DecideAssessmentResponse]]:
-        """Decides once all seven items have findings; writes the notice to the person."""
+        """Decides once all seven items have findings; writes the notice to the person.
+        Refused to an account that recorded the consent or a finding of the
+        assessment (investigator_cannot_decide). A decision at the jurisdiction's
+        highest level waits for a second adjudicator (ASSESSMENT_STATE_AWAITING_APPROVAL).
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveDecision(
+        self,
+        request: _registry_pb2.ApproveDecisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ApproveDecisionResponse, _abc.Awaitable[_registry_pb2.ApproveDecisionResponse]]:
+        """A second adjudicator approves a Top Secret decision (it takes effect: the
+        notice is written) or sends it back (the assessment is in progress again).
+        Refused to the decider (second_adjudicator_required) and to the
+        assessment's investigators (investigator_cannot_decide).
+        """
 
     @_abc_1.abstractmethod
     def GetAssessment(
@@ -436,7 +500,9 @@ class AssessmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.ResolveAppealRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.ResolveAppealResponse, _abc.Awaitable[_registry_pb2.ResolveAppealResponse]]:
-        """Oversight resolves an appeal."""
+        """Oversight resolves an appeal; never one of a decision the caller took part
+        in as investigator, decider or approver (own_decision_appeal).
+        """
 
     @_abc_1.abstractmethod
     def ListAppeals(
@@ -699,6 +765,20 @@ class AuditServiceStub:
     """Walks the hash chain and reports the first break."""
     GetStatistics: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetStatisticsRequest, _registry_pb2.GetStatisticsResponse]
     """Aggregate counts only: never personal data."""
+    GetMonthlyReport: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetMonthlyReportRequest, _registry_pb2.GetMonthlyReportResponse]
+    """The month's statistics, counted from the audit log and signed by the
+    registry (compact JWS, typ clearance-statistics+jwt); cells under 10 are
+    suppressed. Oversight and administrators.
+    """
+    ListIssuanceFacts: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListIssuanceFactsRequest, _registry_pb2.ListIssuanceFactsResponse]
+    """What the oversight monitor checks each personnel credential against: the
+    facts of the decision it was issued from, as the registry's tables hold
+    them. Staff ids, levels, items and times only; never personal data.
+    """
+    ListCredentialStates: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListCredentialStatesRequest, _registry_pb2.ListCredentialStatesResponse]
+    """Every credential that is not valid (suspended or revoked): its state,
+    the cause, and whether a reason was recorded (never the reason's text).
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -713,6 +793,20 @@ class AuditServiceAsyncStub(AuditServiceStub):
     """Walks the hash chain and reports the first break."""
     GetStatistics: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetStatisticsRequest, _registry_pb2.GetStatisticsResponse]  # type: ignore[assignment]
     """Aggregate counts only: never personal data."""
+    GetMonthlyReport: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetMonthlyReportRequest, _registry_pb2.GetMonthlyReportResponse]  # type: ignore[assignment]
+    """The month's statistics, counted from the audit log and signed by the
+    registry (compact JWS, typ clearance-statistics+jwt); cells under 10 are
+    suppressed. Oversight and administrators.
+    """
+    ListIssuanceFacts: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListIssuanceFactsRequest, _registry_pb2.ListIssuanceFactsResponse]  # type: ignore[assignment]
+    """What the oversight monitor checks each personnel credential against: the
+    facts of the decision it was issued from, as the registry's tables hold
+    them. Staff ids, levels, items and times only; never personal data.
+    """
+    ListCredentialStates: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListCredentialStatesRequest, _registry_pb2.ListCredentialStatesResponse]  # type: ignore[assignment]
+    """Every credential that is not valid (suspended or revoked): its state,
+    the cause, and whether a reason was recorded (never the reason's text).
+    """
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------------------
@@ -742,6 +836,38 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetStatisticsResponse, _abc.Awaitable[_registry_pb2.GetStatisticsResponse]]:
         """Aggregate counts only: never personal data."""
+
+    @_abc_1.abstractmethod
+    def GetMonthlyReport(
+        self,
+        request: _registry_pb2.GetMonthlyReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.GetMonthlyReportResponse, _abc.Awaitable[_registry_pb2.GetMonthlyReportResponse]]:
+        """The month's statistics, counted from the audit log and signed by the
+        registry (compact JWS, typ clearance-statistics+jwt); cells under 10 are
+        suppressed. Oversight and administrators.
+        """
+
+    @_abc_1.abstractmethod
+    def ListIssuanceFacts(
+        self,
+        request: _registry_pb2.ListIssuanceFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ListIssuanceFactsResponse, _abc.Awaitable[_registry_pb2.ListIssuanceFactsResponse]]:
+        """What the oversight monitor checks each personnel credential against: the
+        facts of the decision it was issued from, as the registry's tables hold
+        them. Staff ids, levels, items and times only; never personal data.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCredentialStates(
+        self,
+        request: _registry_pb2.ListCredentialStatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ListCredentialStatesResponse, _abc.Awaitable[_registry_pb2.ListCredentialStatesResponse]]:
+        """Every credential that is not valid (suspended or revoked): its state,
+        the cause, and whether a reason was recorded (never the reason's text).
+        """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -22,6 +22,7 @@ from registry.workflows.appeals import AppealState, AppealView
 from registry.workflows.arguments import PageRequest
 from registry.workflows.credentials import CredentialState, CredentialView
 from registry.workflows.enrollment import NodeView
+from registry.workflows.facts import CredentialStateFact, IssuanceFact, KeysetPage
 from registry.workflows.federation import AgreementState, AgreementView
 from registry.workflows.organizations import OrganizationView, StaffView
 from registry.workflows.oversight import AuditEventView
@@ -54,6 +55,7 @@ ROLES = {
     common.ROLE_SECURITY_OFFICER: Role.SECURITY_OFFICER,
     common.ROLE_OVERSIGHT: Role.OVERSIGHT,
     common.ROLE_NODE: Role.NODE,
+    common.ROLE_INVESTIGATOR: Role.INVESTIGATOR,
 }
 ROLES_BACK = {v: k for k, v in ROLES.items()}
 ITEMS = {
@@ -80,6 +82,7 @@ ASSESSMENT_STATES = {
     assessments.State.WITHDRAWN: common.ASSESSMENT_STATE_WITHDRAWN,
     assessments.State.EXPIRED: common.ASSESSMENT_STATE_EXPIRED,
     assessments.State.REASSESSMENT_DUE: common.ASSESSMENT_STATE_REASSESSMENT_DUE,
+    assessments.State.AWAITING_APPROVAL: common.ASSESSMENT_STATE_AWAITING_APPROVAL,
 }
 ASSESSMENT_STATES_BACK = {v: k for k, v in ASSESSMENT_STATES.items()}
 DECISIONS = {"favorable": common.DECISION_FAVORABLE, "unfavorable": common.DECISION_UNFAVORABLE}
@@ -224,7 +227,15 @@ def assessment_pb(view: assessments.AssessmentView) -> pb.Assessment:
         decided_at=ts(view.decided_at),
         valid_until=ts(view.valid_until),
         opened_at=ts(view.opened_at),
+        consent_by=view.consent_by or "",
+        decided_by=view.decided_by or "",
+        approved_by=view.approved_by or "",
+        approved_at=ts(view.approved_at),
     )
+
+
+def optional_notice_pb(view: assessments.NoticeView | None) -> pb.Notice | None:
+    return None if view is None else notice_pb(view)
 
 
 def notice_pb(view: assessments.NoticeView) -> pb.Notice:
@@ -322,4 +333,52 @@ def chain_report_pb(report: ChainReport) -> pb.VerifyAuditChainResponse:
         broken_at=report.broken_at,
         problem=report.problem,
         head_hash=report.head_hash,
+    )
+
+
+def keyset_page(request_page: common.PageRequest) -> KeysetPage:
+    """The page of a listing ordered by id that a request asks for.
+
+    Raises:
+        InvalidArgumentError: a negative size or a token this registry did not issue.
+    """
+    return KeysetPage.parse(request_page.page_size, request_page.page_token)
+
+
+def issuance_fact_pb(fact: IssuanceFact) -> pb.IssuanceFact:
+    decision = fact.decision
+    facts = pb.DecisionFacts(found=False)
+    if decision is not None:
+        state = assessments.State(decision.state)
+        facts = pb.DecisionFacts(
+            found=True,
+            state=ASSESSMENT_STATES.get(state, common.ASSESSMENT_STATE_UNSPECIFIED),
+            decision=DECISIONS.get(decision.decision or "", common.DECISION_UNSPECIFIED),
+            level=decision.level,
+            consent_at=ts(decision.consent_at),
+            consent_by=decision.consent_by or "",
+            items=[ITEMS_BACK[item] for item in decision.items if item in ITEMS_BACK],
+            investigators=list(decision.investigators),
+            decided_by=decision.decided_by or "",
+            decided_at=ts(decision.decided_at),
+            approved_by=decision.approved_by or "",
+            approved_at=ts(decision.approved_at),
+        )
+    return pb.IssuanceFact(
+        credential_id=fact.credential_id,
+        assessment_id=fact.assessment_id or "",
+        organization_id=fact.organization_id or "",
+        level=fact.level,
+        issued_at=ts(fact.issued_at),
+        decision=facts,
+    )
+
+
+def credential_state_pb(fact: CredentialStateFact) -> pb.CredentialStateFact:
+    return pb.CredentialStateFact(
+        credential_id=fact.credential_id,
+        kind=fact.kind,
+        state=CREDENTIAL_STATES[fact.state],
+        cause=fact.cause or "",
+        reason_recorded=fact.reason_recorded,
     )

@@ -8,14 +8,14 @@ event's hash covers its content and the previous event's hash::
                      object_id, details, prev_hash = hash_(n-1)})
 
 so editing, deleting or reordering any event breaks the chain at that point
-(:func:`verify_chain`). Appends serialize on the single ``audit_head`` row
+(:func:`verify_chain`; the hash itself is :func:`clearance.auditchain.event_hash`,
+which the oversight monitor recomputes). Appends serialize on the single ``audit_head`` row
 (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write lock does the same),
 which keeps the chain linear across several registry processes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,11 +24,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from clearance.auditchain import GENESIS as GENESIS
+from clearance.auditchain import event_hash as event_hash
 from clearance.encoding import canonical_json
 from clearance.errors import StorageError
 from registry.store.models import AuditEvent, AuditHead
-
-GENESIS = "0" * 64
 
 # Built once: every audited transaction runs them.
 _LOCK_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
@@ -38,30 +38,6 @@ _MOVE_HEAD = (
     .where(AuditHead.id == 1)
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
-
-
-def event_hash(
-    *,
-    seq: int,
-    at: int,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    details: str,
-    prev_hash: str,
-) -> str:
-    body = {
-        "seq": seq,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "details": details,
-        "prev_hash": prev_hash,
-    }
-    return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 def ensure_head(session: Session) -> None:

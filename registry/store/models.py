@@ -105,11 +105,14 @@ class Assessment(Base):
     opened_by: Mapped[str] = mapped_column(String(40))
     consent_at: Mapped[int | None] = mapped_column(BigInteger)
     consent_evidence: Mapped[str | None] = mapped_column(Text)
+    consent_by: Mapped[str | None] = mapped_column(String(40))
     withdrawn_at: Mapped[int | None] = mapped_column(BigInteger)
     decision: Mapped[str | None] = mapped_column(String(16))
     reasons: Mapped[str | None] = mapped_column(Text)  # JSON array
     decided_at: Mapped[int | None] = mapped_column(BigInteger)
     decided_by: Mapped[str | None] = mapped_column(String(40))
+    approved_at: Mapped[int | None] = mapped_column(BigInteger)
+    approved_by: Mapped[str | None] = mapped_column(String(40))  # the second adjudicator (Top Secret)
     valid_until: Mapped[int | None] = mapped_column(BigInteger)
 
 
@@ -281,7 +284,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[int] = mapped_column(BigInteger, index=True)  # a month's events, for its statistics
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64), index=True)
     object_type: Mapped[str] = mapped_column(String(32))

@@ -2,7 +2,10 @@
 
 An appeal is filed within the deadline its notice names, one at a time. An
 upheld appeal sets the decision aside and reopens the assessment for new
-findings and a new decision; a dismissed one leaves it as it was.
+findings and a new decision; a dismissed one leaves it as it was. Whoever
+investigated, decided or approved the decision never resolves its appeal
+(``own_decision_appeal``, :func:`registry.policy.require_outside_decision`),
+whatever role their account holds now.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from sqlalchemy import select
 
 from clearance.errors import WorkflowError
 from registry.context import RegistryContext
-from registry.policy import Caller, require_scope
+from registry.policy import Caller, require_outside_decision, require_scope
 from registry.store import audit
 from registry.store.columns import dump_list, new_id
 from registry.store.lookup import existing
@@ -24,6 +27,7 @@ from registry.workflows.assessments import (
     AssessmentView,
     State,
     get_assessment_row,
+    investigators,
     latest_notice,
     view_for,
 )
@@ -116,6 +120,7 @@ def resolve_appeal(
     Raises:
         InvalidArgumentError: no resolution given.
         NotFoundError: unknown appeal.
+        PermissionDeniedError: ``own_decision_appeal``: the caller took part in the decision.
         WorkflowError: the appeal was already resolved.
     """
     resolution = require_text(resolution, "resolution", max_length=5000)
@@ -125,12 +130,16 @@ def resolve_appeal(
         if appeal.state != AppealState.OPEN.value:
             raise WorkflowError(f"appeal {appeal.id} is already {appeal.state}")
         assessment = get_assessment_row(session, appeal.assessment_id, lock=True)
+        participants = investigators(session, [assessment.id])[assessment.id]
+        participants |= {p for p in (assessment.decided_by, assessment.approved_by) if p}
+        require_outside_decision(caller, participants)
         appeal.state = (AppealState.UPHELD if uphold else AppealState.DISMISSED).value
         appeal.resolution, appeal.resolved_at, appeal.resolved_by = resolution, now, caller.principal
         if uphold:
             assessment.state = State.IN_PROGRESS.value
             assessment.decision = None
-            assessment.decided_at = None
+            assessment.decided_at = assessment.decided_by = None
+            assessment.approved_at = assessment.approved_by = None
             assessment.reasons = dump_list([f"set aside on appeal {appeal.id}"])
         audit.append(
             session,

@@ -1,13 +1,18 @@
-"""The aptitude assessment: consent first, seven findings, a reasoned decision, notice, appeal.
+r"""The aptitude assessment: consent first, seven findings, a reasoned decision, notice, appeal.
 
-The workflow, enforced here (a step out of order is a
-:class:`~clearance.errors.WorkflowError`)::
+The workflow, enforced here and in :mod:`.decisions` (a step out of order is
+a :class:`~clearance.errors.WorkflowError`)::
 
     awaiting_consent --consent--> in_progress --decide--> favorable | unfavorable
-          |                         |                        |            |
-          +------withdraw-----------+-------withdraw---------+        appeal (oversight)
-                                    v                        v            |
-                                withdrawn          credentials suspended  upheld: back to in_progress
+          |                         |   ^  \                ^           |
+          |                         |   |   +--decide (Top Secret)     appeal (oversight)
+          |                         |   |          v         |           |
+          |                         |   +--sent back-- awaiting_approval  upheld: back to in_progress
+          |                         |             --approve (2nd adjudicator)--+
+          +------withdraw-----------+-------withdraw---------> withdrawn (credentials suspended)
+
+An investigator records the consent and the findings; an adjudicator who
+recorded none of them decides (:mod:`registry.policy`, separation of duties).
 
 Findings exist only for the seven items of the law (:class:`Item`): the
 schema itself keeps the scope from creeping. A favorable assessment is valid
@@ -23,6 +28,7 @@ of assessments under appeal.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -30,12 +36,12 @@ from sqlalchemy.orm import Session
 
 from clearance.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, WorkflowError
 from registry.context import RegistryContext
-from registry.policy import Caller, Role, require_scope
+from registry.policy import Caller, Role, principal_of, require_scope
 from registry.store import audit
 from registry.store.columns import dump_list, load_list, new_id
 from registry.store.idempotency import IdempotencyKey
 from registry.store.lookup import existing
-from registry.store.models import Appeal, Assessment, Finding, Notice
+from registry.store.models import Appeal, Assessment, AuditEvent, Finding, Notice
 from registry.workflows import lifecycle
 from registry.workflows.arguments import Page, PageRequest, check_level_and_categories, require_text
 from registry.workflows.people import get_person
@@ -69,6 +75,13 @@ class State(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     EXPIRED = "expired"
     REASSESSMENT_DUE = "reassessment_due"
+    AWAITING_APPROVAL = "awaiting_approval"
+
+
+RUNNING = (State.AWAITING_CONSENT.value, State.IN_PROGRESS.value, State.AWAITING_APPROVAL.value)
+"""Stored states of an assessment still under way: a person has at most one."""
+INVESTIGATION_ACTIONS = ("assessment.consent", "assessment.finding")
+"""The audit actions whose actors investigated an assessment."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,10 @@ class AssessmentView:
     decided_at: int | None
     valid_until: int | None
     findings: tuple[FindingView, ...]
+    consent_by: str | None = None
+    decided_by: str | None = None
+    approved_by: str | None = None
+    approved_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,25 @@ def get_assessment_row(session: Session, assessment_id: str, *, lock: bool = Fal
     return existing(session, Assessment, assessment_id, "assessment", lock=lock)
 
 
+def investigators(session: Session, assessment_ids: Collection[str]) -> dict[str, set[str]]:
+    """The staff ids that ever recorded the consent or a finding of each assessment, from the audit log.
+
+    The audit log, not the findings table: a finding recorded again keeps only
+    its last author there, and whoever investigated once stays an investigator.
+    """
+    out: dict[str, set[str]] = {assessment_id: set() for assessment_id in assessment_ids}
+    if not out:
+        return out
+    rows = session.execute(
+        select(AuditEvent.object_id, AuditEvent.actor).where(
+            AuditEvent.object_id.in_(list(out)), AuditEvent.action.in_(INVESTIGATION_ACTIONS)
+        )
+    )
+    for object_id, actor in rows:
+        out[object_id].add(principal_of(actor))
+    return out
+
+
 def _view(
     session: Session, assessment: Assessment, now: int, *, with_findings: bool, with_reasons: bool
 ) -> AssessmentView:
@@ -151,6 +187,10 @@ def _view(
         decided_at=assessment.decided_at,
         valid_until=assessment.valid_until,
         findings=findings,
+        consent_by=assessment.consent_by,
+        decided_by=assessment.decided_by,
+        approved_by=assessment.approved_by,
+        approved_at=assessment.approved_at,
     )
 
 
@@ -200,10 +240,7 @@ def open_assessment(
         person = get_person(session, person_id)
         require_scope(caller, person.organization_id)
         running = session.execute(
-            select(Assessment.id).where(
-                Assessment.person_id == person.id,
-                Assessment.state.in_([State.AWAITING_CONSENT.value, State.IN_PROGRESS.value]),
-            )
+            select(Assessment.id).where(Assessment.person_id == person.id, Assessment.state.in_(RUNNING))
         ).first()
         if running is not None:
             raise WorkflowError(f"person {person.id} already has an open assessment ({running[0]})")
@@ -244,6 +281,7 @@ def record_consent(
         assessment.state = State.IN_PROGRESS.value
         assessment.consent_at = now
         assessment.consent_evidence = evidence
+        assessment.consent_by = caller.principal
         audit.append(
             session,
             at=now,
@@ -344,75 +382,7 @@ def record_finding(
         return view_for(session, caller, assessment, now)
 
 
-def decide(
-    ctx: RegistryContext, caller: Caller, *, assessment_id: str, decision: str, reasons: list[str]
-) -> tuple[AssessmentView, NoticeView]:
-    if decision not in ("favorable", "unfavorable"):
-        raise InvalidArgumentError("decision", "must be favorable or unfavorable")
-    reasons = [require_text(r, "reasons", max_length=1000) for r in reasons]
-    if not reasons:
-        raise InvalidArgumentError("reasons", "a decision states its reasons")
-    now = ctx.now()
-    with ctx.db.transaction() as session:
-        assessment = get_assessment_row(session, assessment_id, lock=True)
-        if assessment.state == State.AWAITING_CONSENT.value:
-            raise WorkflowError("no decision without the person's consent")
-        if assessment.state != State.IN_PROGRESS.value:
-            raise WorkflowError(f"assessment {assessment.id} is {assessment.state}, not in progress")
-        recorded = {
-            f
-            for (f,) in session.execute(
-                select(Finding.item).where(Finding.assessment_id == assessment.id)
-            ).all()
-        }
-        missing = [i.value for i in Item if i.value not in recorded]
-        if missing:
-            raise WorkflowError(f"findings missing for {missing}")
-        assessment.state = decision
-        assessment.decision = decision
-        assessment.reasons = dump_list(reasons)
-        assessment.decided_at = now
-        assessment.decided_by = caller.principal
-        assessment.valid_until = now + ctx.config.clearance_validity if decision == "favorable" else None
-        notice = _write_notice(ctx, session, assessment, now)
-        audit.append(
-            session,
-            at=now,
-            actor=caller.label,
-            action="assessment.decide",
-            object_type="assessment",
-            object_id=assessment.id,
-            details={"decision": decision, "notice_id": notice.id, "valid_until": assessment.valid_until},
-        )
-        return view_for(session, caller, assessment, now), notice
-
-
-def _write_notice(ctx: RegistryContext, session: Session, assessment: Assessment, now: int) -> NoticeView:
-    favorable = assessment.decision == "favorable"
-    deadline = None if favorable else now + ctx.config.appeal_window
-    instructions = (
-        "You have been found suitable to handle designated information. You may withdraw your consent "
-        "at any time through your organization's security officer; your clearance is then suspended."
-        if favorable
-        else "You may appeal this decision within the deadline, stating your grounds; appeals are "
-        "reviewed by the independent oversight body, which can set the decision aside. "
-        "You may also ask for the personal data this decision used to be corrected."
-    )
-    notice = Notice(
-        id=new_id("ntc"),
-        assessment_id=assessment.id,
-        decision=assessment.decision or "",
-        reasons=assessment.reasons or "[]",
-        appeal_instructions=instructions,
-        appeal_deadline=deadline,
-        issued_at=now,
-    )
-    session.add(notice)
-    session.flush()
-    return _notice_view(notice)
-
-
-def _notice_view(notice: Notice) -> NoticeView:
+def notice_view(notice: Notice) -> NoticeView:
     return NoticeView(
         notice.id,
         notice.assessment_id,
@@ -478,4 +448,4 @@ def get_notice(ctx: RegistryContext, caller: Caller, assessment_id: str) -> Noti
         notice = latest_notice(session, assessment.id)
         if notice is None:
             raise NotFoundError(f"assessment {assessment.id} has no decision notice yet")
-        return _notice_view(notice)
+        return notice_view(notice)

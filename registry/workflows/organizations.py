@@ -230,23 +230,11 @@ def create_staff(
         ConflictError: the key already belongs to a staff member.
     """
     name = require_text(name, "name", max_length=200)
-    try:
-        staff_role = Role(role)
-    except ValueError:
-        raise InvalidArgumentError(
-            "role", f"must be one of {[r.value for r in Role if r is not Role.NODE]}"
-        ) from None
-    if staff_role is Role.NODE:
-        raise InvalidArgumentError("role", "nodes enroll with a token, they are not staff")
+    staff_role = _staff_role(role)
     key = parse_public_jwk(public_jwk, "public_jwk")
     now = ctx.now()
     with ctx.db.transaction() as session:
-        if staff_role is Role.SECURITY_OFFICER:
-            get_organization(session, organization_id)
-        elif organization_id:
-            raise InvalidArgumentError("organization_id", "only security officers belong to an organization")
-        if session.execute(select(Staff.id).where(Staff.key_thumbprint == key.thumbprint)).first():
-            raise ConflictError("this key already belongs to a staff member")
+        _check_role_and_key(session, staff_role, organization_id, key.thumbprint)
         staff = Staff(
             id=new_id("staff"),
             name=name,
@@ -267,6 +255,74 @@ def create_staff(
             object_type="staff",
             object_id=staff.id,
             details={"role": staff_role.value, "organization_id": organization_id, "key": key.thumbprint},
+        )
+        return StaffView.of(staff)
+
+
+def _staff_role(role: str) -> Role:
+    """Raises InvalidArgumentError for an unknown role or the node role."""
+    try:
+        staff_role = Role(role)
+    except ValueError:
+        raise InvalidArgumentError(
+            "role", f"must be one of {[r.value for r in Role if r is not Role.NODE]}"
+        ) from None
+    if staff_role is Role.NODE:
+        raise InvalidArgumentError("role", "nodes enroll with a token, they are not staff")
+    return staff_role
+
+
+def _check_role_and_key(session: Session, role: Role, organization_id: str, thumbprint: str) -> None:
+    """Raises InvalidArgumentError, NotFoundError or ConflictError (a key already in use)."""
+    if role is Role.SECURITY_OFFICER:
+        get_organization(session, organization_id)
+    elif organization_id:
+        raise InvalidArgumentError("organization_id", "only security officers belong to an organization")
+    if session.execute(select(Staff.id).where(Staff.key_thumbprint == thumbprint)).first():
+        raise ConflictError("this key already belongs to a staff member")
+
+
+def reassign_staff(
+    ctx: RegistryContext, caller: Caller, *, staff_id: str, role: str, organization_id: str, public_jwk: str
+) -> StaffView:
+    """Move a staff account to another role, with a new key (a staff member changes post).
+
+    The account keeps its id, so the separation-of-duties rules, which compare
+    ids, still count what it did in its old role. Its old key stops working as
+    a disabled account's does (within seconds, once caches expire).
+
+    Raises:
+        InvalidArgumentError: a bad role or key, or an organization for a role without one.
+        NotFoundError: unknown staff member or organization.
+        ConflictError: the key already belongs to a staff member.
+        WorkflowError: one's own account (so an administrator always remains), or a disabled one.
+    """
+    new_role = _staff_role(role)
+    key = parse_public_jwk(public_jwk, "public_jwk")
+    now = ctx.now()
+    with ctx.db.transaction() as session:
+        staff = existing(session, Staff, staff_id, "staff", lock=True)
+        if staff.id == caller.principal:
+            raise WorkflowError("you cannot reassign your own account")
+        if staff.disabled:
+            raise WorkflowError(f"staff {staff.id} is disabled")
+        _check_role_and_key(session, new_role, organization_id, key.thumbprint)
+        previous = staff.role
+        staff.role, staff.organization_id = new_role.value, organization_id or None
+        staff.public_jwk, staff.key_thumbprint = json.dumps(key.jwk), key.thumbprint
+        audit.append(
+            session,
+            at=now,
+            actor=caller.label,
+            action="staff.reassign",
+            object_type="staff",
+            object_id=staff.id,
+            details={
+                "from": previous,
+                "role": new_role.value,
+                "organization_id": organization_id,
+                "key": key.thumbprint,
+            },
         )
         return StaffView.of(staff)
 

@@ -15,6 +15,7 @@ from clearance.errors import (
     AuthenticationError,
     ClearanceError,
     ConflictError,
+    DenialCode,
     InvalidArgumentError,
     MalformedError,
     NotFoundError,
@@ -32,6 +33,7 @@ from clearance.rpc import DOMAIN, handler
 RAISED: list[ClearanceError] = [
     AuthenticationError("access token has expired"),
     PermissionDeniedError("an oversight caller may not issue"),
+    PermissionDeniedError("you recorded findings of this assessment", DenialCode.INVESTIGATOR_CANNOT_DECIDE),
     InvalidArgumentError("holder_jwk", "is not a public JWK"),
     MalformedError("holder_jwk nests too deep", Reason.TOO_DEEP),
     NotFoundError("no organization org_1"),
@@ -100,7 +102,7 @@ def test_the_client_raises_the_exact_error_the_server_raised(
     rebuilt = caught.value
     assert type(rebuilt) is type(raised)
     assert str(rebuilt) == str(raised)
-    for attribute in ("reason", "detail", "field"):
+    for attribute in ("reason", "detail", "field", "code"):
         assert getattr(rebuilt, attribute, None) == getattr(raised, attribute, None)
 
 
@@ -137,6 +139,27 @@ def test_a_verification_refusal_carries_its_reason_as_the_error_reason(served: t
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
     assert (info.reason, info.metadata["error"]) == ("REVOKED", "VERIFICATION")
+
+
+def test_a_separation_of_duties_refusal_carries_its_code_as_the_error_reason(
+    served: tuple[_Failing, str],
+) -> None:
+    servicer, endpoint = served
+    servicer.raise_next = PermissionDeniedError("you decided it", DenialCode.OWN_DECISION_APPEAL)
+
+    with pytest.raises(grpc.RpcError) as caught:
+        _call(endpoint, mapped=False)()
+
+    assert isinstance(caught.value, grpc.Call)
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    status = rpc_status.from_call(caught.value)
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert (info.reason, info.metadata["error"], info.metadata["reason"]) == (
+        "OWN_DECISION_APPEAL",
+        "PERMISSION_DENIED",
+        "own_decision_appeal",
+    )
 
 
 def test_a_server_storage_failure_is_not_an_unreachable_server(served: tuple[_Failing, str]) -> None:

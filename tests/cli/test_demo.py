@@ -14,9 +14,11 @@ import hashlib
 import json
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import png
 import pytest
 from jwcrypto.jwk import JWK, JWKSet
 from jwcrypto.jws import JWS
@@ -35,6 +37,9 @@ DOCUMENTED = {
     "presentation.sd-jwt",
     "revoked-credential.sd-jwt",
     "status-list.jwt",
+    "statistics.jwt",
+    "statistics.svg",
+    "statistics.png",
     "demo.json",
 }
 ALSO = {"visit-assurance.jwt"}
@@ -213,6 +218,32 @@ def test_the_decisions_include_a_cross_border_allow_and_a_releasability_deny(dem
         d["outcome"] == "deny" and d["reasons"][0].startswith("not_releasable:")
         for d in cross
         if d["presenter_jurisdiction"] not in d["label"]["releasable_to"]
+    )
+
+
+def test_the_statistics_are_signed_by_the_registry_and_drawn(demo: Path) -> None:
+    token = text(demo / "statistics.jwt")
+
+    payload = verified_by(token, issuer_key(demo, token))
+
+    assert header(token)["typ"] == "clearance-statistics+jwt"
+    assert payload["month"] == summary(demo)["oversight"]["month"]
+    assert set(payload["tables"]) >= {"assessments", "findings", "appeals", "suspensions", "revocations"}
+    width, height, _rows, _info = png.Reader(bytes=(demo / "statistics.png").read_bytes()).read()
+    assert width > 0
+    assert height > 0
+    root = ET.fromstring((demo / "statistics.svg").read_text())  # noqa: S314  (the demo's own output)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_the_monitor_finds_nothing_then_catches_the_planted_credential(demo: Path) -> None:
+    oversight = summary(demo)["oversight"]
+
+    assert oversight["clean"]["alerts"] == []
+    assert oversight["clean"]["issuances_checked"] == 2
+    assert (
+        f"issuance_not_audited credential:{oversight['planted']['credential']}"
+        in oversight["planted"]["alerts"]
     )
 
 

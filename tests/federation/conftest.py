@@ -106,7 +106,7 @@ class LocalRegistry:
     clock: FakeClock
     admin: StaffCredential
     _channels: dict[str, grpc.Channel] = field(default_factory=dict)
-    _adjudicator: tuple[SigningKey, str] | None = None
+    _staff: dict[str, tuple[SigningKey, str]] = field(default_factory=dict)
 
     @classmethod
     def start(cls, directory: Path, jurisdiction: str, database_url: str, clock: FakeClock) -> LocalRegistry:
@@ -154,10 +154,10 @@ class LocalRegistry:
             channel = self._channels[principal] = open_channel(self.endpoint, insecure=True, token=token)
         return channel
 
-    def call(self, service: str, method: str, request: Any, *, as_adjudicator: bool = False) -> Any:
-        """One call as the administrator (or an adjudicator); a refusal raises ``grpc.RpcError``."""
-        if as_adjudicator:
-            channel = self._channel(*self.adjudicator())
+    def call(self, service: str, method: str, request: Any, *, as_role: str = "") -> Any:
+        """One call as the administrator (or the staff member of ``as_role``); a refusal raises ``grpc.RpcError``."""
+        if as_role:
+            channel = self._channel(*self.staff(as_role))
         else:
             channel = self._channel(self.admin.key, self.admin.principal)
         return getattr(getattr(rpc, f"{service}Stub")(channel), method)(request, timeout=30)
@@ -166,18 +166,18 @@ class LocalRegistry:
         """The public PublicationService, as a node or a partner registry calls it."""
         return rpc.PublicationServiceStub(self._channel())
 
-    def adjudicator(self) -> tuple[SigningKey, str]:
-        if self._adjudicator is None:
+    def staff(self, role: str) -> tuple[SigningKey, str]:
+        """The key and id of this registry's investigator, adjudicator or second adjudicator."""
+        if role not in self._staff:
             key = SigningKey.generate()
+            wire_role = common.ROLE_INVESTIGATOR if role == "investigator" else common.ROLE_ADJUDICATOR
             staff = self.call(
                 "StaffService",
                 "CreateStaff",
-                pb.CreateStaffRequest(
-                    name="adjudicator", role=common.ROLE_ADJUDICATOR, public_jwk=json.dumps(key.public.jwk)
-                ),
+                pb.CreateStaffRequest(name=role, role=wire_role, public_jwk=json.dumps(key.public.jwk)),
             ).staff
-            self._adjudicator = (key, staff.id)
-        return self._adjudicator
+            self._staff[role] = (key, staff.id)
+        return self._staff[role]
 
     # -- what tests need in it -------------------------------------------------------
 
@@ -231,13 +231,13 @@ class LocalRegistry:
             "AssessmentService",
             "OpenAssessment",
             pb.OpenAssessmentRequest(person_id=person.id, level=level, categories=list(CATEGORIES)),
-            as_adjudicator=True,
+            as_role="investigator",
         ).assessment
         self.call(
             "AssessmentService",
             "RecordConsent",
             pb.RecordConsentRequest(assessment_id=assessment.id, evidence="signed form"),
-            as_adjudicator=True,
+            as_role="investigator",
         )
         for item in common.AssessmentItem.values():
             if item != common.ASSESSMENT_ITEM_UNSPECIFIED:
@@ -250,22 +250,29 @@ class LocalRegistry:
                         outcome=common.FINDING_OUTCOME_NO_CONCERN,
                         summary="checked",
                     ),
-                    as_adjudicator=True,
+                    as_role="investigator",
                 )
-        self.call(
+        decided = self.call(
             "AssessmentService",
             "DecideAssessment",
             pb.DecideAssessmentRequest(
                 assessment_id=assessment.id, decision=common.DECISION_FAVORABLE, reasons=["no concerns"]
             ),
-            as_adjudicator=True,
+            as_role="adjudicator",
         )
+        if decided.assessment.state == common.ASSESSMENT_STATE_AWAITING_APPROVAL:
+            self.call(
+                "AssessmentService",
+                "ApproveDecision",
+                pb.ApproveDecisionRequest(assessment_id=assessment.id, approve=True, comment="agreed"),
+                as_role="second adjudicator",
+            )
         holder = SigningKey.generate()
         issued = self.call(
             "CredentialService",
             "IssueCredential",
             pb.IssueCredentialRequest(assessment_id=assessment.id, holder_jwk=json.dumps(holder.public.jwk)),
-            as_adjudicator=True,
+            as_role="adjudicator",
         )
         return Cleared(issued.credential.id, issued.sd_jwt, holder)
 

@@ -230,6 +230,7 @@ class Country:
     organization: str = ""
     organization_name: str = ""
     adjudicator: Path | None = None
+    investigator: Path | None = None
     node: Node | None = None
 
     @property
@@ -244,6 +245,10 @@ class Country:
         assert self.adjudicator is not None
         return clearance(*args, "--credential", str(self.adjudicator))
 
+    def investigate(self, *args: str) -> Any:
+        assert self.investigator is not None
+        return clearance(*args, "--credential", str(self.investigator))
+
     def found(self, name: str, kind: str, level: str = "SECRET") -> str:
         """An organization with a facility clearance; the first one is this country's own."""
         org = self.admin("org", "create", name, "--kind", kind, "--country", self.jurisdiction)["id"]
@@ -254,16 +259,11 @@ class Country:
         return str(org)
 
     def hire_adjudicator(self) -> None:
+        """An adjudicator, and the investigator whose findings they decide on."""
         self.adjudicator = self.work / f"{self.jurisdiction.lower()}-adjudicator.json"
-        self.admin(
-            "staff",
-            "create",
-            f"{self.jurisdiction} adjudicator",
-            "--role",
-            "adjudicator",
-            "--out",
-            str(self.adjudicator),
-        )
+        self.investigator = self.work / f"{self.jurisdiction.lower()}-investigator.json"
+        for role, out in (("adjudicator", self.adjudicator), ("investigator", self.investigator)):
+            self.admin("staff", "create", f"{self.jurisdiction} {role}", "--role", role, "--out", str(out))
 
     def enroll_node(self, *, staleness: dict[str, int] | None = None, clock_file: Path | None = None) -> Node:
         """``node init`` for this country's organization: registry over TLS, peer API on loopback."""
@@ -320,10 +320,10 @@ class Country:
             self.jurisdiction,
         )["id"]
         categories = [option for category in CATEGORIES for option in ("--category", category)]
-        assessment = self.adjudicate("assessment", "open", person, "--level", level, *categories)["id"]
-        self.adjudicate("assessment", "consent", assessment, "--evidence", "consent form signed in person")
+        assessment = self.investigate("assessment", "open", person, "--level", level, *categories)["id"]
+        self.investigate("assessment", "consent", assessment, "--evidence", "consent form signed in person")
         for item in ITEMS:
-            self.adjudicate(
+            self.investigate(
                 "assessment",
                 "finding",
                 assessment,

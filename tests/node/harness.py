@@ -87,6 +87,7 @@ class RegistryHarness:
     port: int = 0
     admin: Any = None
     adjudicator: tuple[SigningKey, str] | None = None
+    investigator: tuple[SigningKey, str] | None = None
     clients: list[RegistryClient] = field(default_factory=list)
 
     # -- lifecycle -------------------------------------------------------------
@@ -108,12 +109,15 @@ class RegistryHarness:
         )
         self.port = self.running.port
         if self.adjudicator is None:
-            key = SigningKey.generate()
-            staff = self._as().staff.create(
-                "Adjudicator", role=Role.ADJUDICATOR, public_jwk=json.dumps(key.public.jwk)
-            )
-            self.adjudicator = (key, staff.id)
+            self.adjudicator = self._new_staff("Adjudicator", Role.ADJUDICATOR)
+        if self.investigator is None:
+            self.investigator = self._new_staff("Investigator", Role.INVESTIGATOR)
         return self
+
+    def _new_staff(self, name: str, role: Role) -> tuple[SigningKey, str]:
+        key = SigningKey.generate()
+        staff = self._as().staff.create(name, role=role, public_jwk=json.dumps(key.public.jwk))
+        return key, staff.id
 
     def stop(self) -> None:
         for client in self.clients:
@@ -180,11 +184,12 @@ class RegistryHarness:
         person = self._as().personnel.enroll(
             organization.id, PersonalData("Hanako", "Yamada", "1988-04-01", "JP")
         )
-        adjudicator = self._as(adjudicator=True)
-        assessment = adjudicator.assessments.open(person.id, level=level, categories=categories)
-        adjudicator.assessments.record_consent(assessment.id, evidence="signed form")
+        assert self.investigator is not None
+        investigator, adjudicator = self._client(*self.investigator), self._as(adjudicator=True)
+        assessment = investigator.assessments.open(person.id, level=level, categories=categories)
+        investigator.assessments.record_consent(assessment.id, evidence="signed form")
         for item in AssessmentItem.all():
-            adjudicator.assessments.record_finding(
+            investigator.assessments.record_finding(
                 assessment.id, item=item, outcome=FindingOutcome.NO_CONCERN, summary="checked"
             )
         adjudicator.assessments.decide(assessment.id, decision=Decision.FAVORABLE, reasons=["no concerns"])

@@ -35,7 +35,9 @@ from sqlalchemy.exc import OperationalError
 
 from clearance.access import TokenSource
 from clearance.channel import open_channel
+from clearance.errors import DenialCode, PermissionDeniedError
 from clearance.keys import SigningKey
+from clearance.rpc import to_error
 from clearance.statuslist import parse_status_list_token
 from clearance.trust import TrustStore
 from clearance.v1 import common_pb2 as common
@@ -57,6 +59,7 @@ STAFF_ROLES = {
     "adjudicator": common.ROLE_ADJUDICATOR,
     "security_officer": common.ROLE_SECURITY_OFFICER,
     "oversight": common.ROLE_OVERSIGHT,
+    "investigator": common.ROLE_INVESTIGATOR,
 }
 HEARTBEAT = 0.3
 """Seconds between Watch heartbeats in tests (15 in production)."""
@@ -244,11 +247,34 @@ class Registry:
         return self.new_staff("adjudicator")
 
     @cached_property
+    def second_adjudicator(self) -> Principal:
+        """The adjudicator who approves the first one's Top Secret decisions."""
+        return self.new_staff("adjudicator")
+
+    @cached_property
+    def investigator(self) -> Principal:
+        """Records consent and findings; never decides."""
+        return self.new_staff("investigator")
+
+    @cached_property
     def oversight(self) -> Principal:
         return self.new_staff("oversight")
 
     def security_officer(self, organization_id: str) -> Principal:
         return self.new_staff("security_officer", organization_id=organization_id)
+
+    def reassign(self, staff: Principal, role: str, *, organization_id: str = "") -> Principal:
+        """The same staff account moved to ``role`` by the administrator, calling with its new key."""
+        key = SigningKey.generate()
+        self.admin.staff.ReassignStaff(
+            pb.ReassignStaffRequest(
+                id=staff.id,
+                role=STAFF_ROLES[role],
+                organization_id=organization_id,
+                public_jwk=json.dumps(key.public.jwk),
+            )
+        )
+        return self.principal(key, id=staff.id, role=role, organization_id=organization_id)
 
     def new_node(self, organization_id: str) -> Principal:
         """A node of ``organization_id``, enrolled with a one-time token."""
@@ -323,7 +349,7 @@ class Registry:
         self, person_id: str, *, level: str = "SECRET", categories: tuple[str, ...] = CATEGORIES
     ) -> pb.Assessment:
         """An assessment opened and consented to, with no findings yet."""
-        assessments = self.adjudicator.assessments
+        assessments = self.investigator.assessments
         opened = assessments.OpenAssessment(
             pb.OpenAssessmentRequest(person_id=person_id, level=level, categories=list(categories))
         ).assessment
@@ -340,7 +366,7 @@ class Registry:
     ) -> pb.Assessment:
         assessment = pb.Assessment()
         for item in items:
-            assessment = self.adjudicator.assessments.RecordFinding(
+            assessment = self.investigator.assessments.RecordFinding(
                 pb.RecordFindingRequest(
                     assessment_id=assessment_id,
                     item=item,
@@ -358,7 +384,11 @@ class Registry:
         level: str = "SECRET",
         categories: tuple[str, ...] = CATEGORIES,
     ) -> pb.DecideAssessmentResponse:
-        """An assessment walked through consent and the seven findings to ``decision``."""
+        """An assessment walked through consent and the seven findings to ``decision``.
+
+        An investigator records, the adjudicator decides; at the highest level the
+        second adjudicator approves, so the decision is in effect either way.
+        """
         assessment = self.consented_assessment(person_id, level=level, categories=categories)
         outcome = (
             common.FINDING_OUTCOME_NO_CONCERN
@@ -366,11 +396,17 @@ class Registry:
             else common.FINDING_OUTCOME_CONCERN
         )
         self.record_findings(assessment.id, outcome=outcome)
-        return self.adjudicator.assessments.DecideAssessment(
+        decided = self.adjudicator.assessments.DecideAssessment(
             pb.DecideAssessmentRequest(
                 assessment_id=assessment.id, decision=decision, reasons=["weighed all seven items"]
             )
         )
+        if decided.assessment.state != common.ASSESSMENT_STATE_AWAITING_APPROVAL:
+            return decided
+        approved = self.second_adjudicator.assessments.ApproveDecision(
+            pb.ApproveDecisionRequest(assessment_id=assessment.id, approve=True, comment="agreed")
+        )
+        return pb.DecideAssessmentResponse(assessment=approved.assessment, notice=approved.notice)
 
     def cleared_person(
         self,
@@ -545,6 +581,19 @@ def fails_with(code: grpc.StatusCode, call: Callable[[], Any], *, mentioning: st
     details = error.details() or ""
     assert mentioning in details, f"{details!r} does not mention {mentioning!r}"
     return details
+
+
+def denied_by(code: DenialCode, call: Callable[[], Any]) -> str:
+    """Assert ``call`` is refused with PERMISSION_DENIED by the separation-of-duties rule ``code``.
+
+    The code is read as clients read it, from the error details (never the message).
+    """
+    error = rpc_error(call)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED, f"got {error.code().name}: {error.details()}"
+    rebuilt = to_error(error)
+    assert isinstance(rebuilt, PermissionDeniedError)
+    assert rebuilt.code is code, f"refused with {rebuilt.code}, not {code}: {rebuilt}"
+    return error.details() or ""
 
 
 def refused_naming(field: str, call: Callable[[], Any]) -> str:

@@ -22,12 +22,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from clearance.agreement import Agreement, Party
 from clearance.keys import SigningKey
+from clearance.statistics.report import Month
 from clearance.v1 import common_pb2 as common
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
 from tests.registry.conftest import DAY, YEAR, Client, Principal, Registry
 
 A, J, S, O, N = "administrator", "adjudicator", "security_officer", "oversight", "node"  # noqa: E741
+I = "investigator"  # noqa: E741
 PUBLIC = frozenset({"anyone"})
 """Needs no bearer token: signed public documents, and enrollment (its one-time token is in the request)."""
 
@@ -45,23 +47,25 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "CreateStaff": frozenset({A}),
         "ListStaff": frozenset({A, O}),
         "DisableStaff": frozenset({A}),
-        "WhoAmI": frozenset({A, J, S, O, N}),
+        "ReassignStaff": frozenset({A}),
+        "WhoAmI": frozenset({A, J, S, O, N, I}),
     },
     "PersonnelService": {  # oversight never sees people
         "EnrollPerson": frozenset({A, S}),
-        "GetPerson": frozenset({A, J, S}),
-        "ListPeople": frozenset({A, J, S}),
-        "ReadPersonalData": frozenset({J}),
+        "GetPerson": frozenset({A, J, S, I}),
+        "ListPeople": frozenset({A, J, S, I}),
+        "ReadPersonalData": frozenset({J, I}),
         "SetAffiliation": frozenset({A, S}),
     },
-    "AssessmentService": {
-        "OpenAssessment": frozenset({J, S}),
-        "RecordConsent": frozenset({J, S}),
-        "WithdrawConsent": frozenset({J, S}),
-        "RecordFinding": frozenset({J}),
+    "AssessmentService": {  # the investigator records, the adjudicator decides (DESIGN.md)
+        "OpenAssessment": frozenset({I, S}),
+        "RecordConsent": frozenset({I, S}),
+        "WithdrawConsent": frozenset({I, J, S}),
+        "RecordFinding": frozenset({I}),
         "DecideAssessment": frozenset({J}),
-        "GetAssessment": frozenset({J, S, O}),
-        "ListAssessments": frozenset({J, O}),
+        "ApproveDecision": frozenset({J}),
+        "GetAssessment": frozenset({I, J, S, O}),
+        "ListAssessments": frozenset({I, J, O}),
         "GetNotice": frozenset({J, S, O}),
         "FileAppeal": frozenset({J, S}),
         "ResolveAppeal": frozenset({O}),
@@ -89,6 +93,9 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "ListAuditEvents": frozenset({A, O}),
         "VerifyAuditChain": frozenset({A, O}),
         "GetStatistics": frozenset({A, O}),
+        "GetMonthlyReport": frozenset({A, O}),
+        "ListIssuanceFacts": frozenset({O}),
+        "ListCredentialStates": frozenset({O}),
     },
     "FederationService": {
         "ImportAgreement": frozenset({A}),
@@ -97,7 +104,7 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "IssueVisitAssurance": frozenset({A, J}),
     },
 }
-ROLES = (A, J, S, O, N)
+ROLES = (A, J, S, O, N, I)
 
 
 def registry_methods() -> list[tuple[str, str, bool]]:
@@ -177,6 +184,19 @@ class World:
     def in_progress(self) -> pb.Assessment:
         return self.registry.consented_assessment(self.person().id)
 
+    def awaiting_approval(self) -> pb.Assessment:
+        """A Top Secret decision taken by the registry's adjudicator, waiting for a second one."""
+        top = self.registry.new_organization(facility_level="TOP_SECRET")
+        assessment = self.registry.consented_assessment(
+            self.registry.enroll_person(top.id).id, level="TOP_SECRET"
+        )
+        self.registry.record_findings(assessment.id)
+        return self.registry.adjudicator.assessments.DecideAssessment(
+            pb.DecideAssessmentRequest(
+                assessment_id=assessment.id, decision=common.DECISION_FAVORABLE, reasons=["sound"]
+            )
+        ).assessment
+
     def agreement_document(self, partner: str) -> str:
         """A new agreement with the registry of ``partner``, signed by both roots."""
         registry = self.registry
@@ -233,6 +253,9 @@ REQUESTS: dict[str, Callable[[World], Message]] = {
     ),
     "ListStaff": lambda w: pb.ListStaffRequest(),
     "DisableStaff": lambda w: pb.DisableStaffRequest(id=w.registry.new_staff(J).id),
+    "ReassignStaff": lambda w: pb.ReassignStaffRequest(
+        id=w.registry.new_staff(I).id, role=common.ROLE_ADJUDICATOR, public_jwk=fresh_jwk()
+    ),
     "WhoAmI": lambda w: pb.WhoAmIRequest(),
     "EnrollPerson": lambda w: pb.EnrollPersonRequest(
         organization_id=w.org.id,
@@ -248,7 +271,7 @@ REQUESTS: dict[str, Callable[[World], Message]] = {
         person_id=w.person().id, level="SECRET", categories=["cyber-threat"]
     ),
     "RecordConsent": lambda w: pb.RecordConsentRequest(
-        assessment_id=w.registry.adjudicator.assessments.OpenAssessment(
+        assessment_id=w.registry.investigator.assessments.OpenAssessment(
             pb.OpenAssessmentRequest(person_id=w.person().id, level="SECRET", categories=["cyber-threat"])
         ).assessment.id,
         evidence="signed form",
@@ -266,6 +289,9 @@ REQUESTS: dict[str, Callable[[World], Message]] = {
         assessment_id=w.registry.record_findings(w.in_progress().id).id,
         decision=common.DECISION_FAVORABLE,
         reasons=["sound"],
+    ),
+    "ApproveDecision": lambda w: pb.ApproveDecisionRequest(
+        assessment_id=w.awaiting_approval().id, approve=True, comment="agreed"
     ),
     "GetAssessment": lambda w: pb.GetAssessmentRequest(id=w.appeal.assessment_id),
     "ListAssessments": lambda w: pb.ListAssessmentsRequest(),
@@ -307,6 +333,9 @@ REQUESTS: dict[str, Callable[[World], Message]] = {
     "ListAuditEvents": lambda w: pb.ListAuditEventsRequest(),
     "VerifyAuditChain": lambda w: pb.VerifyAuditChainRequest(),
     "GetStatistics": lambda w: pb.GetStatisticsRequest(),
+    "GetMonthlyReport": lambda w: pb.GetMonthlyReportRequest(month=str(Month.of(w.registry.clock()))),
+    "ListIssuanceFacts": lambda w: pb.ListIssuanceFactsRequest(),
+    "ListCredentialStates": lambda w: pb.ListCredentialStatesRequest(),
     "ImportAgreement": lambda w: pb.ImportAgreementRequest(
         document=w.agreement_document("GB"), partner_endpoint="127.0.0.1:9"
     ),

@@ -25,7 +25,7 @@ TEN_YEARS = 10 * 365 * DAY + 2 * DAY
 
 def opened(registry: Registry) -> pb.Assessment:
     person = registry.enroll_person(registry.new_organization().id)
-    return registry.adjudicator.assessments.OpenAssessment(
+    return registry.investigator.assessments.OpenAssessment(
         pb.OpenAssessmentRequest(person_id=person.id, level="SECRET", categories=["cyber-threat"])
     ).assessment
 
@@ -53,17 +53,16 @@ def decision(
 
 def test_an_assessment_waits_for_consent_before_anything_is_recorded(registry: Registry) -> None:
     assessment = opened(registry)
-    assessments = registry.adjudicator.assessments
 
     assert assessment.state == common.ASSESSMENT_STATE_AWAITING_CONSENT
     fails_with(
         grpc.StatusCode.FAILED_PRECONDITION,
-        lambda: assessments.RecordFinding(finding(assessment.id)),
+        lambda: registry.investigator.assessments.RecordFinding(finding(assessment.id)),
         mentioning="consent",
     )
     fails_with(
         grpc.StatusCode.FAILED_PRECONDITION,
-        lambda: assessments.DecideAssessment(decision(assessment.id)),
+        lambda: registry.adjudicator.assessments.DecideAssessment(decision(assessment.id)),
         mentioning="consent",
     )
     fails_with(
@@ -74,7 +73,7 @@ def test_an_assessment_waits_for_consent_before_anything_is_recorded(registry: R
 
 def test_consent_is_recorded_with_its_evidence(registry: Registry) -> None:
     assessment = opened(registry)
-    assessments = registry.adjudicator.assessments
+    assessments = registry.investigator.assessments
 
     refused_naming(
         "evidence", lambda: assessments.RecordConsent(pb.RecordConsentRequest(assessment_id=assessment.id))
@@ -85,6 +84,7 @@ def test_consent_is_recorded_with_its_evidence(registry: Registry) -> None:
 
     assert consented.state == common.ASSESSMENT_STATE_IN_PROGRESS
     assert consented.consent_at.seconds == registry.clock()
+    assert consented.consent_by == registry.investigator.id
     fails_with(
         grpc.StatusCode.FAILED_PRECONDITION,
         lambda: assessments.RecordConsent(
@@ -98,7 +98,7 @@ def test_a_person_has_one_open_assessment_at_a_time(registry: Registry) -> None:
 
     fails_with(
         grpc.StatusCode.FAILED_PRECONDITION,
-        lambda: registry.adjudicator.assessments.OpenAssessment(
+        lambda: registry.investigator.assessments.OpenAssessment(
             pb.OpenAssessmentRequest(
                 person_id=assessment.person_id, level="SECRET", categories=["cyber-threat"]
             )
@@ -114,7 +114,7 @@ def test_no_finding_outside_the_seven_items_can_be_recorded(
     assessment = registry.consented_assessment(registry.enroll_person(registry.new_organization().id).id)
 
     refused_naming(
-        "item", lambda: registry.adjudicator.assessments.RecordFinding(finding(assessment.id, item))
+        "item", lambda: registry.investigator.assessments.RecordFinding(finding(assessment.id, item))
     )
     assert registry.count("findings") == 0
 
@@ -130,7 +130,7 @@ def test_a_finding_needs_an_outcome_and_a_summary(
 
     refused_naming(
         field,
-        lambda: registry.adjudicator.assessments.RecordFinding(
+        lambda: registry.investigator.assessments.RecordFinding(
             finding(assessment.id, **fields)  # type: ignore[arg-type]  # hostile values on purpose
         ),
     )
@@ -138,7 +138,7 @@ def test_a_finding_needs_an_outcome_and_a_summary(
 
 def test_recording_an_item_again_replaces_its_finding(registry: Registry) -> None:
     assessment = registry.consented_assessment(registry.enroll_person(registry.new_organization().id).id)
-    assessments = registry.adjudicator.assessments
+    assessments = registry.investigator.assessments
     assessments.RecordFinding(
         finding(assessment.id, outcome=common.FINDING_OUTCOME_CONCERN, summary="first look")
     )
@@ -244,7 +244,7 @@ def test_a_security_officer_sees_state_and_decision_but_never_findings_or_reason
 
 def test_withdrawing_consent_stops_an_open_assessment(registry: Registry) -> None:
     assessment = registry.consented_assessment(registry.enroll_person(registry.new_organization().id).id)
-    assessments = registry.adjudicator.assessments
+    assessments = registry.investigator.assessments
 
     refused_naming(
         "reason", lambda: assessments.WithdrawConsent(pb.WithdrawConsentRequest(assessment_id=assessment.id))
@@ -257,7 +257,8 @@ def test_withdrawing_consent_stops_an_open_assessment(registry: Registry) -> Non
     assert withdrawn.suspended_credentials == 0
     fails_with(grpc.StatusCode.FAILED_PRECONDITION, lambda: assessments.RecordFinding(finding(assessment.id)))
     fails_with(
-        grpc.StatusCode.FAILED_PRECONDITION, lambda: assessments.DecideAssessment(decision(assessment.id))
+        grpc.StatusCode.FAILED_PRECONDITION,
+        lambda: registry.adjudicator.assessments.DecideAssessment(decision(assessment.id)),
     )
     fails_with(
         grpc.StatusCode.FAILED_PRECONDITION,

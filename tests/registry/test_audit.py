@@ -31,6 +31,7 @@ AUDITED: dict[str, list[str]] = {
     "CreateEnrollmentToken": ["node.enrollment_token"],
     "CreateStaff": ["staff.create"],
     "DisableStaff": ["staff.disable"],
+    "ReassignStaff": ["staff.reassign"],
     "EnrollPerson": ["person.enroll"],
     "ReadPersonalData": ["person.read_personal_data"],  # a read, and audited: it decrypts
     "SetAffiliation": ["person.affiliation"],
@@ -39,6 +40,7 @@ AUDITED: dict[str, list[str]] = {
     "WithdrawConsent": ["assessment.withdraw_consent"],
     "RecordFinding": ["assessment.finding"],
     "DecideAssessment": ["assessment.decide"],
+    "ApproveDecision": ["assessment.approve"],
     "FileAppeal": ["appeal.file"],
     "ResolveAppeal": ["appeal.resolve"],
     "IssueCredential": ["credential.issue"],

@@ -151,6 +151,15 @@ def test_replicas_allocate_indices_sequences_and_audit_positions_without_collisi
         )
     ).staff.id
     through = [client(s.port, adjudicator_key, adjudicator_id, audience) for s in servers]
+    investigator_key = SigningKey.generate()
+    investigator_id = admin.staff.CreateStaff(
+        pb.CreateStaffRequest(
+            name="Investigator",
+            role=common.ROLE_INVESTIGATOR,
+            public_jwk=json.dumps(investigator_key.public.jwk),
+        )
+    ).staff.id
+    investigator = client(servers[0].port, investigator_key, investigator_id, audience)
     org = admin.organizations.CreateOrganization(
         pb.CreateOrganizationRequest(name="Example KK", kind=common.ORGANIZATION_KIND_COMPANY, country="JP")
     ).organization
@@ -170,7 +179,7 @@ def test_replicas_allocate_indices_sequences_and_audit_positions_without_collisi
             ),
         )
     ).person
-    assessments = through[0].assessments
+    assessments = investigator.assessments
     assessment = assessments.OpenAssessment(
         pb.OpenAssessmentRequest(person_id=person.id, level="SECRET", categories=["cyber-threat"])
     ).assessment
@@ -184,7 +193,7 @@ def test_replicas_allocate_indices_sequences_and_audit_positions_without_collisi
                 summary="ok",
             )
         )
-    assessments.DecideAssessment(
+    through[0].assessments.DecideAssessment(
         pb.DecideAssessmentRequest(
             assessment_id=assessment.id, decision=common.DECISION_FAVORABLE, reasons=["ok"]
         )

@@ -41,6 +41,9 @@ CALLS: dict[str, Callable[[Registry], object]] = {
         )
     ),
     "DisableStaff": lambda r: r.admin.staff.DisableStaff(pb.DisableStaffRequest(id=MISSING)),
+    "ReassignStaff": lambda r: r.admin.staff.ReassignStaff(
+        pb.ReassignStaffRequest(id=MISSING, role=common.ROLE_ADJUDICATOR, public_jwk=JWK)
+    ),
     "EnrollPerson": lambda r: r.enroll_person(MISSING),
     "GetPerson": lambda r: r.admin.people.GetPerson(pb.GetPersonRequest(id=MISSING)),
     "ReadPersonalData": lambda r: r.adjudicator.people.ReadPersonalData(
@@ -54,16 +57,16 @@ CALLS: dict[str, Callable[[Registry], object]] = {
             person_id=r.enroll_person(r.new_organization().id).id, organization_id=MISSING, reason="moved"
         )
     ),
-    "OpenAssessment": lambda r: r.adjudicator.assessments.OpenAssessment(
+    "OpenAssessment": lambda r: r.investigator.assessments.OpenAssessment(
         pb.OpenAssessmentRequest(person_id=MISSING, level="SECRET", categories=["cyber-threat"])
     ),
-    "RecordConsent": lambda r: r.adjudicator.assessments.RecordConsent(
+    "RecordConsent": lambda r: r.investigator.assessments.RecordConsent(
         pb.RecordConsentRequest(assessment_id=MISSING, evidence="form")
     ),
     "WithdrawConsent": lambda r: r.adjudicator.assessments.WithdrawConsent(
         pb.WithdrawConsentRequest(assessment_id=MISSING, reason="withdrawn")
     ),
-    "RecordFinding": lambda r: r.adjudicator.assessments.RecordFinding(
+    "RecordFinding": lambda r: r.investigator.assessments.RecordFinding(
         pb.RecordFindingRequest(
             assessment_id=MISSING,
             item=common.ASSESSMENT_ITEM_DRUG_ABUSE,
@@ -73,6 +76,9 @@ CALLS: dict[str, Callable[[Registry], object]] = {
     ),
     "DecideAssessment": lambda r: r.adjudicator.assessments.DecideAssessment(
         pb.DecideAssessmentRequest(assessment_id=MISSING, decision=common.DECISION_FAVORABLE, reasons=["ok"])
+    ),
+    "ApproveDecision": lambda r: r.adjudicator.assessments.ApproveDecision(
+        pb.ApproveDecisionRequest(assessment_id=MISSING, approve=True, comment="agreed")
     ),
     "GetAssessment": lambda r: r.adjudicator.assessments.GetAssessment(pb.GetAssessmentRequest(id=MISSING)),
     "GetNotice": lambda r: r.adjudicator.assessments.GetNotice(pb.GetNoticeRequest(assessment_id=MISSING)),

@@ -18,10 +18,11 @@ from registry.api.conversions import (
     assessment_pb,
     enum,
     notice_pb,
+    optional_notice_pb,
     page,
 )
 from registry.api.servicers.base import ServicerBase
-from registry.workflows import appeals, assessments
+from registry.workflows import appeals, assessments, decisions
 
 
 class AssessmentServicer(ServicerBase, rpc.AssessmentServiceServicer):
@@ -75,14 +76,27 @@ class AssessmentServicer(ServicerBase, rpc.AssessmentServiceServicer):
     def DecideAssessment(
         self, request: pb.DecideAssessmentRequest, context: grpc.ServicerContext
     ) -> pb.DecideAssessmentResponse:
-        view, notice = assessments.decide(
+        view, notice = decisions.decide(
             self.ctx,
             caller(),
             assessment_id=request.assessment_id,
             decision=enum(DECISIONS_BACK, request.decision, "decision"),
             reasons=list(request.reasons),
         )
-        return pb.DecideAssessmentResponse(assessment=assessment_pb(view), notice=notice_pb(notice))
+        return pb.DecideAssessmentResponse(assessment=assessment_pb(view), notice=optional_notice_pb(notice))
+
+    @handler
+    def ApproveDecision(
+        self, request: pb.ApproveDecisionRequest, context: grpc.ServicerContext
+    ) -> pb.ApproveDecisionResponse:
+        view, notice = decisions.approve(
+            self.ctx,
+            caller(),
+            assessment_id=request.assessment_id,
+            approve=request.approve,
+            comment=request.comment,
+        )
+        return pb.ApproveDecisionResponse(assessment=assessment_pb(view), notice=optional_notice_pb(notice))
 
     @handler
     def GetAssessment(

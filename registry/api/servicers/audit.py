@@ -1,4 +1,4 @@
-"""The audit service: the hash-chained audit log and aggregate statistics."""
+"""The audit service: the hash-chained audit log, statistics, and the facts oversight checks."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import grpc
 from clearance.rpc import handler
 from clearance.v1 import registry_pb2 as pb
 from clearance.v1 import registry_pb2_grpc as rpc
-from registry.api.conversions import audit_event_pb, chain_report_pb
+from registry.api.conversions import (
+    audit_event_pb,
+    chain_report_pb,
+    credential_state_pb,
+    issuance_fact_pb,
+    keyset_page,
+)
 from registry.api.servicers.base import ServicerBase
-from registry.workflows import oversight
+from registry.workflows import facts, oversight, statistics
 
 
 class AuditServicer(ServicerBase, rpc.AuditServiceServicer):
@@ -37,3 +43,27 @@ class AuditServicer(ServicerBase, rpc.AuditServiceServicer):
         self, request: pb.GetStatisticsRequest, context: grpc.ServicerContext
     ) -> pb.GetStatisticsResponse:
         return pb.GetStatisticsResponse(counts=oversight.counts(self.ctx))
+
+    @handler
+    def GetMonthlyReport(
+        self, request: pb.GetMonthlyReportRequest, context: grpc.ServicerContext
+    ) -> pb.GetMonthlyReportResponse:
+        return pb.GetMonthlyReportResponse(report=statistics.monthly_report(self.ctx, request.month))
+
+    @handler
+    def ListIssuanceFacts(
+        self, request: pb.ListIssuanceFactsRequest, context: grpc.ServicerContext
+    ) -> pb.ListIssuanceFactsResponse:
+        listed = facts.issuance_facts(self.ctx, keyset_page(request.page))
+        return pb.ListIssuanceFactsResponse(
+            facts=[issuance_fact_pb(f) for f in listed.items], next_page_token=listed.next_page_token
+        )
+
+    @handler
+    def ListCredentialStates(
+        self, request: pb.ListCredentialStatesRequest, context: grpc.ServicerContext
+    ) -> pb.ListCredentialStatesResponse:
+        listed = facts.credential_states(self.ctx, keyset_page(request.page))
+        return pb.ListCredentialStatesResponse(
+            credentials=[credential_state_pb(f) for f in listed.items], next_page_token=listed.next_page_token
+        )

@@ -45,6 +45,21 @@ class StaffServicer(ServicerBase, rpc.StaffServiceServicer):
         )
 
     @handler
+    def ReassignStaff(
+        self, request: pb.ReassignStaffRequest, context: grpc.ServicerContext
+    ) -> pb.ReassignStaffResponse:
+        role = enum(ROLES, request.role, "role")
+        staff = organizations.reassign_staff(
+            self.ctx,
+            caller(),
+            staff_id=request.id,
+            role=role.value,
+            organization_id=request.organization_id,
+            public_jwk=request.public_jwk,
+        )
+        return pb.ReassignStaffResponse(staff=staff_pb(staff))
+
+    @handler
     def WhoAmI(self, request: pb.WhoAmIRequest, context: grpc.ServicerContext) -> pb.WhoAmIResponse:
         identity = organizations.who_am_i(self.ctx, caller())
         return pb.WhoAmIResponse(
